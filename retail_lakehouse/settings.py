@@ -1,0 +1,120 @@
+"""Settings from environment variables, with `.env` for local runs.
+
+Names follow the environment variables users set: KAFKA_BOOTSTRAP_SERVERS,
+LAKE_ROOT, AWS_*, S3_BUCKET, SNOWFLAKE_* ... Secrets are SecretStr so they never
+reach a log line or a repr.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from retail_lakehouse.contracts import EventFamily
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # Kafka. Unset bootstrap servers means "start the embedded broker" for the demo.
+    kafka_bootstrap_servers: str | None = None
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    topic_sales: str = "retail.sales.transactions"
+    topic_clickstream: str = "retail.clickstream.events"
+    topic_inventory: str = "retail.inventory.events"
+    topic_partitions: int = Field(3, ge=1)
+    topic_replication_factor: int = Field(1, ge=1)
+
+    # Lake storage: a local folder, or s3://bucket/prefix (S3 or MinIO).
+    lake_root: str = "lakehouse_data"
+    s3_bucket: str | None = None
+    s3_prefix: str = "lakehouse"
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_session_token: SecretStr | None = None
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    aws_allow_http: bool = False
+
+    # Spark
+    spark_master: str = "local[*]"
+    spark_driver_memory: str = "2g"
+    kafka_source: Literal["auto", "kafka", "python"] = "auto"
+    delta_writer: Literal["auto", "delta-rs", "delta-spark"] = "auto"
+    checkpoint_root: str | None = None
+    trigger_interval: str = "1 second"
+    watermark_delay: str = "2 minutes"
+    window_duration: str = "1 minute"
+    starting_offsets: Literal["earliest", "latest"] = "earliest"
+    max_offsets_per_trigger: int | None = Field(None, ge=1)
+
+    # Producer
+    producer_seed: int = 42
+    producer_rate: float = Field(0.0, ge=0, description="events/s; 0 means as fast as possible")
+
+    # Snowflake (used by the loaders and the DAG)
+    snowflake_account: str | None = None
+    snowflake_user: str | None = None
+    snowflake_password: SecretStr | None = None
+    snowflake_role: str | None = None
+    snowflake_warehouse: str | None = None
+    snowflake_database: str | None = None
+    snowflake_schema: str = "RETAIL"
+
+    @property
+    def resolved_lake_root(self) -> str:
+        """LAKE_ROOT, or s3://S3_BUCKET/S3_PREFIX when only the bucket is given."""
+        if self.s3_bucket and not self.lake_root.startswith(("s3://", "s3a://")):
+            return f"s3://{self.s3_bucket}/{self.s3_prefix.strip('/')}"
+        if is_remote(self.lake_root):
+            return self.lake_root.rstrip("/")
+        return str(Path(self.lake_root).expanduser().resolve())
+
+    @property
+    def resolved_checkpoint_root(self) -> str:
+        """Spark checkpoints; kept on local disk when the lake is on S3 and no
+        CHECKPOINT_ROOT is set, because s3a needs hadoop-aws on the classpath."""
+        if self.checkpoint_root:
+            root = self.checkpoint_root
+            return root if is_remote(root) else str(Path(root).expanduser().resolve())
+        if is_remote(self.resolved_lake_root):
+            return str(Path("checkpoints").resolve())
+        return f"{self.resolved_lake_root}/_checkpoints"
+
+    def topic(self, family: EventFamily) -> str:
+        return str(getattr(self, family.topic_setting))
+
+    def kafka_client_config(self) -> dict[str, str]:
+        """librdkafka settings shared by the producer, the admin client and the reader."""
+        if not self.kafka_bootstrap_servers:
+            raise ValueError(
+                "KAFKA_BOOTSTRAP_SERVERS is not set: point it at your Kafka cluster, "
+                "or run `lakehouse demo`, which starts an embedded broker."
+            )
+        config = {
+            "bootstrap.servers": self.kafka_bootstrap_servers,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            config["sasl.mechanism"] = self.kafka_sasl_mechanism
+        if self.kafka_sasl_username:
+            config["sasl.username"] = self.kafka_sasl_username
+        if self.kafka_sasl_password:
+            config["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        return config
+
+
+def is_remote(uri: str) -> bool:
+    return "://" in uri and not uri.startswith("file://")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""PySpark Structured Streaming jobs: Kafka -> bronze, silver and gold Delta tables."""
