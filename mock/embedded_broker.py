@@ -109,9 +109,10 @@ class EmbeddedBroker:
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
+            # in-memory storage: nothing to flush, and Tansu is slow to exit on SIGTERM
             self._process.terminate()
             try:
-                self._process.wait(timeout=10)
+                self._process.wait(timeout=1)
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait(timeout=10)

@@ -8,6 +8,7 @@ import sys
 from pyspark.sql import SparkSession
 
 from retail_lakehouse.settings import Settings
+from spark_streaming.delta_spark_writer import s3a_options
 
 
 def build_session(settings: Settings, app_name: str = "retail-lakehouse") -> SparkSession:
@@ -26,6 +27,9 @@ def build_session(settings: Settings, app_name: str = "retail-lakehouse") -> Spa
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
     )
+    # s3a settings matter only on clusters that write the lake through Spark (delta-spark)
+    for key, value in s3a_options(settings).items():
+        builder = builder.config(key, value)
     if not launched_by_spark_submit():
         builder = builder.master(settings.spark_master).config(
             "spark.driver.memory", settings.spark_driver_memory

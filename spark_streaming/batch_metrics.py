@@ -1,0 +1,114 @@
+"""Per-batch counts and produce-to-gold latency, written to ops.stream_batches."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+LATENCY_SAMPLE_SIZE = 5_000
+
+STREAM_BATCHES_SCHEMA = T.StructType(
+    [
+        T.StructField("query_name", T.StringType(), False),
+        T.StructField("family", T.StringType(), False),
+        T.StructField("batch_id", T.LongType(), False),
+        T.StructField("started_at", T.TimestampType(), False),
+        T.StructField("committed_at", T.TimestampType(), False),
+        T.StructField("duration_ms", T.LongType(), False),
+        T.StructField("input_rows", T.LongType(), False),
+        T.StructField("quarantined_rows", T.LongType(), False),
+        T.StructField("valid_events", T.LongType(), False),
+        T.StructField("duplicate_events", T.LongType(), False),
+        T.StructField("late_events", T.LongType(), False),
+        T.StructField("stored_events", T.LongType(), False),
+        T.StructField("watermark", T.TimestampType(), True),
+        T.StructField("max_event_time", T.TimestampType(), True),
+        T.StructField("latency_p50_ms", T.DoubleType(), True),
+        T.StructField("latency_p95_ms", T.DoubleType(), True),
+        T.StructField("latency_max_ms", T.DoubleType(), True),
+        T.StructField("latency_sample_ms", T.ArrayType(T.IntegerType()), False),
+        T.StructField("quarantine_reasons", T.MapType(T.StringType(), T.LongType()), False),
+    ]
+)
+
+
+@dataclass
+class BatchMetrics:
+    query_name: str
+    family: str
+    batch_id: int
+    started_at: datetime
+    committed_at: datetime | None = None
+    input_rows: int = 0
+    quarantined_rows: int = 0
+    valid_events: int = 0
+    duplicate_events: int = 0
+    late_events: int = 0
+    stored_events: int = 0
+    watermark: datetime | None = None
+    max_event_time: datetime | None = None
+    latencies_ms: list[float] = field(default_factory=list)
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def duration_ms(self) -> int:
+        end = self.committed_at or self.started_at
+        return int((end - self.started_at).total_seconds() * 1000)
+
+    def as_log_fields(self) -> dict[str, object]:
+        p50, p95, worst = latency_summary(self.latencies_ms)
+        fields = {
+            k: v
+            for k, v in asdict(self).items()
+            if k not in ("latencies_ms", "started_at", "committed_at", "quarantine_reasons")
+        }
+        fields.update(duration_ms=self.duration_ms, latency_p50_ms=p50, latency_p95_ms=p95)
+        fields["latency_max_ms"] = worst
+        return fields
+
+    def to_frame(self, spark: SparkSession) -> DataFrame:
+        p50, p95, worst = latency_summary(self.latencies_ms)
+        sample = self.latencies_ms
+        if len(sample) > LATENCY_SAMPLE_SIZE:
+            sample = random.Random(self.batch_id).sample(sample, LATENCY_SAMPLE_SIZE)
+        row = (
+            self.query_name,
+            self.family,
+            self.batch_id,
+            self.started_at,
+            self.committed_at or self.started_at,
+            self.duration_ms,
+            self.input_rows,
+            self.quarantined_rows,
+            self.valid_events,
+            self.duplicate_events,
+            self.late_events,
+            self.stored_events,
+            self.watermark,
+            self.max_event_time,
+            p50,
+            p95,
+            worst,
+            [int(v) for v in sample],
+            dict(self.quarantine_reasons),
+        )
+        return spark.createDataFrame([row], STREAM_BATCHES_SCHEMA)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
+    return float(ordered[rank - 1])
+
+
+def latency_summary(values: Sequence[float]) -> tuple[float | None, float | None, float | None]:
+    return percentile(values, 50), percentile(values, 95), (max(values) if values else None)

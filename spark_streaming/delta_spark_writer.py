@@ -1,0 +1,165 @@
+"""Delta tables written by delta-spark, for clusters that carry the Delta jars.
+
+Appends use the DataFrame writer's idempotent options (txnAppId, txnVersion); merges
+use the idempotent-DML session settings, set on the batch's own session (each
+streaming query runs on a clone of the session, so queries do not see each other's).
+Checks and reads go through delta-rs on the same table, which needs no Spark job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from retail_lakehouse import lake
+from retail_lakehouse.logs import kv
+from spark_streaming.delta_rs_writer import RETENTION_HOURS, DeltaRsWriter
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+    from retail_lakehouse.settings import Settings
+    from retail_lakehouse.tables import TableSpec
+    from spark_streaming.lake_writer import BatchTxn, MergeSpec
+
+log = logging.getLogger(__name__)
+
+TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
+TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
+
+
+class DeltaSparkWriter:
+    """LakeWriter over delta-spark (`delta.tables`), on paths Spark reaches (s3a://)."""
+
+    name = "delta-spark"
+
+    def __init__(self, spark: SparkSession, settings: Settings) -> None:
+        self.spark = spark
+        self.settings = settings
+        self.reader = DeltaRsWriter(settings)
+
+    def path(self, spec: TableSpec) -> str:
+        return spark_uri(lake.uri(self.settings, spec))
+
+    def exists(self, spec: TableSpec) -> bool:
+        return self.reader.exists(spec)
+
+    def is_committed(self, spec: TableSpec, txn: BatchTxn) -> bool:
+        return self.reader.is_committed(spec, txn)
+
+    def read_arrow(
+        self, spec: TableSpec, columns: list[str] | None = None, where: str | None = None
+    ) -> pa.Table | None:
+        return self.reader.read_arrow(spec, columns, where)
+
+    def append(self, spec: TableSpec, df: DataFrame, txn: BatchTxn) -> bool:
+        if self._skip(spec, df, txn):
+            return False
+        writer = (
+            df.write.format("delta")
+            .mode("append")
+            .option("txnAppId", txn.app_id)
+            .option("txnVersion", str(txn.version))
+        )
+        if spec.partition_by:
+            writer = writer.partitionBy(*spec.partition_by)
+        writer.save(self.path(spec))
+        return True
+
+    def merge(self, spec: TableSpec, df: DataFrame, merge: MergeSpec, txn: BatchTxn) -> bool:
+        from delta.tables import DeltaTable
+
+        if self._skip(spec, df, txn):
+            return False
+        session = df.sparkSession
+        path = self.path(spec)
+        if not DeltaTable.isDeltaTable(session, path):
+            # an empty table first, so the first batch goes through the same merge
+            creator = df.limit(0).write.format("delta").mode("ignore")
+            if spec.partition_by:
+                creator = creator.partitionBy(*spec.partition_by)
+            creator.save(path)
+        updates: dict[str, str | Column] = dict(merge.matched_updates(df.columns))
+        with idempotent_dml(session, txn):
+            (
+                DeltaTable.forPath(session, path)
+                .alias("t")
+                .merge(df.alias("s"), merge.predicate)
+                .whenMatchedUpdate(set=updates)
+                .whenNotMatchedInsertAll()
+                .execute()
+            )
+        return True
+
+    def compact(self, spec: TableSpec, *, retention_hours: int = RETENTION_HOURS) -> dict[str, Any]:
+        """OPTIMIZE then VACUUM through Spark."""
+        from delta.tables import DeltaTable
+
+        if not self.exists(spec):
+            return {}
+        table = DeltaTable.forPath(self.spark, self.path(spec))
+        metrics = table.optimize().executeCompaction().collect()
+        table.vacuum(retention_hours)
+        log.info(kv("delta_compacted", table=spec.qualified_name, writer=self.name))
+        return {"optimize": [row.asDict(recursive=True) for row in metrics]}
+
+    def _skip(self, spec: TableSpec, df: DataFrame, txn: BatchTxn) -> bool:
+        """Already committed, or nothing to write (an empty batch makes no commit)."""
+        if self.is_committed(spec, txn):
+            log.info(
+                kv(
+                    "delta_txn_skipped",
+                    table=spec.qualified_name,
+                    app_id=txn.app_id,
+                    version=txn.version,
+                )
+            )
+            return True
+        return df.isEmpty()
+
+
+@contextmanager
+def idempotent_dml(session: SparkSession, txn: BatchTxn) -> Iterator[None]:
+    """Tag the DML run inside with the txn; cleared after so later DML is not skipped."""
+    session.conf.set(TXN_APP_ID_CONF, txn.app_id)
+    session.conf.set(TXN_VERSION_CONF, str(txn.version))
+    try:
+        yield
+    finally:
+        session.conf.unset(TXN_APP_ID_CONF)
+        session.conf.unset(TXN_VERSION_CONF)
+
+
+def spark_uri(uri: str) -> str:
+    """Spark's Hadoop connector reaches S3 as `s3a://`; delta-rs as `s3://`."""
+    return "s3a://" + uri.removeprefix("s3://") if uri.startswith("s3://") else uri
+
+
+def s3a_options(settings: Settings) -> dict[str, str]:
+    """`spark.hadoop.fs.s3a.*` settings for the lake's S3 or MinIO endpoint.
+
+    Pass them to the SparkSession builder (hadoop-aws must be on the classpath);
+    empty for a local lake.
+    """
+    options = lake.storage_options(settings)
+    if not options:
+        return {}
+    prefix = "spark.hadoop.fs.s3a."
+    conf = {f"{prefix}endpoint.region": options["AWS_REGION"]}
+    if "AWS_ENDPOINT_URL" in options:
+        conf[f"{prefix}endpoint"] = options["AWS_ENDPOINT_URL"]
+        conf[f"{prefix}path.style.access"] = "true"
+    if options.get("AWS_ALLOW_HTTP") == "true":
+        conf[f"{prefix}connection.ssl.enabled"] = "false"
+    if "AWS_ACCESS_KEY_ID" in options:
+        conf[f"{prefix}access.key"] = options["AWS_ACCESS_KEY_ID"]
+        conf[f"{prefix}secret.key"] = options.get("AWS_SECRET_ACCESS_KEY", "")
+    if "AWS_SESSION_TOKEN" in options:
+        conf[f"{prefix}session.token"] = options["AWS_SESSION_TOKEN"]
+        conf[f"{prefix}aws.credentials.provider"] = (
+            "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider"
+        )
+    return conf

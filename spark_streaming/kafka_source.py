@@ -1,0 +1,451 @@
+"""Kafka as a Spark streaming source in Python (confluent-kafka), for when the JVM
+connector `spark-sql-kafka-0-10` cannot be loaded.
+
+Register with `spark.dataSource.register(KafkaDataSource)` and read with
+`spark.readStream.format("confluent_kafka")`. Options and output match Spark's
+built-in `kafka` source: `kafka.bootstrap.servers`, `subscribe`, `startingOffsets`,
+`maxOffsetsPerTrigger`, `failOnDataLoss`, `kafkaConsumer.pollTimeoutMs`; any other
+`kafka.*` option goes to librdkafka. Offsets are Spark's JSON form
+`{"topic": {"0": 23}}` (next offset to read), so the checkpoint holds them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pyarrow as pa
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
+from pyspark.sql.streaming.datasource import (
+    ReadAllAvailable,
+    ReadLimit,
+    ReadMaxRows,
+    SupportsTriggerAvailableNow,
+)
+from pyspark.sql.types import StructType
+
+from retail_lakehouse.logs import kv
+from spark_streaming.schemas import KAFKA_SCHEMA
+
+log = logging.getLogger(__name__)
+
+SOURCE_NAME = "confluent_kafka"
+EARLIEST, LATEST = -2, -1  # Spark's markers inside a startingOffsets JSON
+PartitionOffsets = dict[str, dict[str, int]]  # topic -> partition -> next offset
+Position = tuple[str, int]  # (topic, partition)
+StartingOffsets = Literal["earliest", "latest"] | PartitionOffsets
+
+ARROW_SCHEMA = pa.schema(
+    [
+        ("key", pa.binary()),
+        ("value", pa.binary()),
+        ("topic", pa.string()),
+        ("partition", pa.int32()),
+        ("offset", pa.int64()),
+        ("timestamp", pa.timestamp("us", tz="UTC")),
+        ("timestampType", pa.int32()),
+    ]
+)
+# librdkafka's timestamp types mapped to the Java client's ids that Spark reports
+_SPARK_TIMESTAMP_TYPE = {0: -1, 1: 0, 2: 1}
+_POLL_STEP_S = 0.1  # short consume() calls so gaps at a range's end cost one step
+_PROBE_TIMEOUT_S = 2.0
+_REQUEST_TIMEOUT_S = 10.0
+_ROWS_PER_BATCH = 10_000
+
+
+class KafkaSourceError(RuntimeError):
+    """The Kafka source cannot read what Spark asked for; the message says why."""
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """The reader options, parsed once on the driver and pickled to the executors."""
+
+    client_config: Mapping[str, str]
+    topics: tuple[str, ...]
+    starting_offsets: StartingOffsets = "latest"
+    max_offsets_per_trigger: int | None = None
+    fail_on_data_loss: bool = True
+    poll_timeout_s: float = 120.0
+
+    @classmethod
+    def parse(cls, options: Mapping[str, str]) -> SourceOptions:
+        opts = {k.lower(): v for k, v in options.items()}
+        if "assign" in opts or "subscribepattern" in opts:
+            raise ValueError(
+                f"{SOURCE_NAME} supports `subscribe` only, not assign/subscribePattern"
+            )
+        topics = tuple(t.strip() for t in opts.get("subscribe", "").split(",") if t.strip())
+        config = {k[len("kafka.") :]: v for k, v in opts.items() if k.startswith("kafka.")}
+        if not topics or "bootstrap.servers" not in config:
+            raise ValueError("options `subscribe` and `kafka.bootstrap.servers` are required")
+        max_offsets = opts.get("maxoffsetspertrigger")
+        return cls(
+            client_config=config,
+            topics=topics,
+            starting_offsets=parse_starting_offsets(opts.get("startingoffsets", "latest"), topics),
+            max_offsets_per_trigger=int(max_offsets) if max_offsets else None,
+            fail_on_data_loss=opts.get("failondataloss", "true").lower() != "false",
+            poll_timeout_s=int(opts.get("kafkaconsumer.polltimeoutms", "120000")) / 1000,
+        )
+
+    def consumer_config(self) -> dict[str, str | int | bool]:
+        return {
+            # required by librdkafka but never joined: progress lives in Spark's checkpoint
+            "group.id": "spark-kafka-source-python",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "isolation.level": "read_uncommitted",  # what Spark's Java consumer defaults to
+            # consumers are reassigned per range; a long-poll fetch left at a range end
+            # would hold the next assignment back by up to this long
+            "fetch.wait.max.ms": 10,
+            "log.connection.close": False,  # brokers close idle pooled connections: not news
+            "auto.offset.reset": "error" if self.fail_on_data_loss else "earliest",
+            **self.client_config,
+        }
+
+
+def parse_starting_offsets(text: str, topics: Sequence[str]) -> StartingOffsets:
+    """`earliest`, `latest` or Spark's JSON `{"topic": {"0": 23, "1": -2}}`."""
+    lowered = text.strip().lower()
+    if lowered in ("earliest", "latest"):
+        return "earliest" if lowered == "earliest" else "latest"
+    try:
+        parsed = json.loads(text)
+        offsets = {t: {str(int(p)): int(o) for p, o in ps.items()} for t, ps in parsed.items()}
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ValueError(
+            'startingOffsets must be earliest, latest or JSON like {"topic":{"0":23}}: '
+            + repr(text)
+        ) from exc
+    unknown = set(offsets) - set(topics)
+    if unknown:
+        raise ValueError(f"startingOffsets names topics that are not subscribed: {sorted(unknown)}")
+    return offsets
+
+
+def flatten(offsets: PartitionOffsets) -> dict[Position, int]:
+    return {(t, int(p)): o for t, ps in offsets.items() for p, o in ps.items()}
+
+
+def nest(offsets: Mapping[Position, int]) -> PartitionOffsets:
+    """Spark's JSON form, sorted: Spark compares offsets as JSON strings, so
+    equal offsets must serialise identically or an idle trigger runs a batch."""
+    nested: PartitionOffsets = {}
+    for (topic, partition), offset in sorted(offsets.items()):
+        nested.setdefault(topic, {})[str(partition)] = offset
+    return nested
+
+
+def resolve_starting_offsets(
+    spec: StartingOffsets, earliest: Mapping[Position, int], latest: Mapping[Position, int]
+) -> dict[Position, int]:
+    """Concrete start per partition; partitions the JSON leaves out start at earliest."""
+    if spec == "earliest":
+        return dict(earliest)
+    if spec == "latest":
+        return dict(latest)
+    wanted = flatten(spec)  # type: ignore[arg-type]
+    resolved = {}
+    for position, low in earliest.items():
+        offset = wanted.get(position, EARLIEST)
+        resolved[position] = {EARLIEST: low, LATEST: latest[position]}.get(offset, offset)
+    return resolved
+
+
+def rate_limit(
+    max_rows: int, start: Mapping[Position, int], latest: Mapping[Position, int]
+) -> dict[Position, int]:
+    """Spread `max_rows` over partitions in proportion to their backlog, as Spark's
+    KafkaMicroBatchStream.rateLimit does (a partition with a backlog gets at least one)."""
+    backlog = {p: end - start[p] for p, end in latest.items() if p in start and end > start[p]}
+    total = sum(backlog.values())
+    if total < 1:
+        return dict(latest)
+    limited = {}
+    for position, end in latest.items():
+        if position not in backlog:
+            limited[position] = end
+            continue
+        share = max_rows * backlog[position] / total
+        rows = math.ceil(share) if share < 1 else math.floor(share)
+        limited[position] = min(end, start[position] + rows)
+    return limited
+
+
+def record_batch(topic: str, partition: int, messages: Sequence[Message]) -> pa.RecordBatch:
+    """Messages as an Arrow batch exactly matching KAFKA_SCHEMA's Arrow form."""
+    stamps = [m.timestamp() for m in messages]
+    micros = pa.array([ms * 1000 for _, ms in stamps], pa.int64())
+    columns = [
+        pa.array([m.key() for m in messages], pa.binary()),
+        pa.array([m.value() for m in messages], pa.binary()),
+        pa.array([topic] * len(messages), pa.string()),
+        pa.array([partition] * len(messages), pa.int32()),
+        pa.array([m.offset() for m in messages], pa.int64()),
+        micros.cast(pa.timestamp("us", tz="UTC")),
+        pa.array([_SPARK_TIMESTAMP_TYPE.get(kind, -1) for kind, _ in stamps], pa.int32()),
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=ARROW_SCHEMA)
+
+
+class KafkaOffsetReader:
+    """Driver side: partitions and their earliest/latest offsets.
+
+    Some brokers (Tansu) answer ListOffsets(latest) with the base offset of the last
+    record batch + 1, hiding the rest of that batch. So when a partition's reported
+    end moves, fetch from just before it: the high watermark in a Fetch response is
+    right on every broker, and on real Kafka it equals the reported end anyway.
+    """
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self._consumer = Consumer(dict(config))
+        self._ends: dict[Position, tuple[int, int]] = {}  # reported end -> true end
+
+    def positions(self, topics: Sequence[str]) -> list[Position]:
+        found: list[Position] = []
+        for topic in topics:
+            metadata = self._consumer.list_topics(topic, timeout=_REQUEST_TIMEOUT_S).topics[topic]
+            if metadata.error is None:  # a missing topic has no partitions yet
+                found.extend((topic, p) for p in sorted(metadata.partitions))
+        return found
+
+    def watermarks(self, positions: Sequence[Position]) -> dict[Position, tuple[int, int]]:
+        marks = {}
+        for topic, partition in positions:
+            mark = self._consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=_REQUEST_TIMEOUT_S
+            )
+            if mark is None:
+                raise KafkaSourceError(f"no offsets for {topic}[{partition}] within the timeout")
+            marks[(topic, partition)] = mark
+        return marks
+
+    def earliest(self, positions: Sequence[Position]) -> dict[Position, int]:
+        return {p: low for p, (low, _) in self.watermarks(positions).items()}
+
+    def latest(self, positions: Sequence[Position]) -> dict[Position, int]:
+        marks = self.watermarks(positions)
+        reported = {p: high for p, (_, high) in marks.items()}
+        moved = [
+            p
+            for p, (low, high) in marks.items()
+            if high > low and self._ends.get(p, (None, high))[0] != high
+        ]
+        if moved:
+            for p, end in self._probe(moved, reported).items():
+                self._ends[p] = (reported[p], end)
+        # an unmoved reported end means no new record batch, so the true end stands
+        return {
+            p: self._ends[p][1] if self._ends.get(p, (None, 0))[0] == high else high
+            for p, high in reported.items()
+        }
+
+    def _probe(
+        self, moved: list[Position], reported: Mapping[Position, int]
+    ) -> dict[Position, int]:
+        """High watermarks from Fetch responses, fetching from each reported end - 1."""
+        self._consumer.assign([TopicPartition(t, p, reported[(t, p)] - 1) for t, p in moved])
+        deadline = time.monotonic() + _PROBE_TIMEOUT_S
+        answered: dict[Position, int] = {}
+        try:
+            while len(answered) < len(moved) and time.monotonic() < deadline:
+                self._consumer.consume(num_messages=100_000, timeout=0.005)  # drain, never kept
+                for topic, partition in moved:
+                    _, high = self._consumer.get_watermark_offsets(
+                        TopicPartition(topic, partition), cached=True
+                    )
+                    if high >= reported[(topic, partition)]:
+                        answered[(topic, partition)] = high
+        finally:
+            self._consumer.unassign()
+        if len(answered) < len(moved):
+            log.warning(kv("kafka_probe_timeout", partitions=sorted(set(moved) - set(answered))))
+        return answered
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+_EXECUTOR_CONSUMERS: dict[tuple[tuple[str, Any], ...], Consumer] = {}
+
+
+def executor_consumer(config: Mapping[str, Any]) -> Consumer:
+    """One consumer per Python worker and config, reused across tasks: connecting
+    (TLS, SASL) can cost more than reading a small range."""
+    key = tuple(sorted(config.items()))
+    if key not in _EXECUTOR_CONSUMERS:
+        _EXECUTOR_CONSUMERS[key] = Consumer(dict(config))
+    return _EXECUTOR_CONSUMERS[key]
+
+
+def drop_executor_consumer(config: Mapping[str, Any]) -> None:
+    """Close a consumer that failed, so the task's retry connects afresh."""
+    consumer = _EXECUTOR_CONSUMERS.pop(tuple(sorted(config.items())), None)
+    if consumer is not None:
+        consumer.close()
+
+
+@dataclass(frozen=True)
+class KafkaRange(InputPartition):
+    """Offsets [start, end) of one Kafka partition: one Spark input partition."""
+
+    topic: str
+    partition: int
+    start: int
+    end: int
+
+
+def read_range(
+    consumer: Consumer, krange: KafkaRange, poll_timeout_s: float
+) -> Iterator[pa.RecordBatch]:
+    """Every message of the range, or KafkaSourceError; offsets missing inside the
+    range (compaction, transaction markers) are skipped, never waited for."""
+    topic, partition, end = krange.topic, krange.partition, krange.end
+    consumer.assign([TopicPartition(topic, partition, krange.start)])
+    try:
+        next_offset, last_progress = krange.start, time.monotonic()
+        while next_offset < end:
+            # ask for exactly what is left: consume() waits for all it was asked for
+            wanted = min(end - next_offset, _ROWS_PER_BATCH)
+            messages = [
+                m for m in consumer.consume(wanted, timeout=_POLL_STEP_S) if not _skip_error(m)
+            ]
+            # an offset reset (failOnDataLoss=false) may deliver offsets before the range
+            rows = [m for m in messages if krange.start <= _offset(m) < end]
+            if rows:
+                yield record_batch(topic, partition, rows)
+                next_offset, last_progress = _offset(rows[-1]) + 1, time.monotonic()
+            if any(_offset(m) >= end for m in messages):
+                break  # reached a message past the range: the rest were gaps
+            if len(messages) < wanted:
+                position = consumer.position([TopicPartition(topic, partition)])[0].offset
+                if position >= end:  # the consumer stepped over markers at the end
+                    break
+            if time.monotonic() - last_progress > poll_timeout_s:
+                raise KafkaSourceError(
+                    f"read {topic}[{partition}] offsets [{krange.start}, {end}) only up to "
+                    f"{next_offset} within kafkaConsumer.pollTimeoutMs={poll_timeout_s * 1000:.0f}"
+                    "; is the broker reachable and the data still retained?"
+                )
+    finally:
+        consumer.unassign()
+
+
+def _offset(message: Message) -> int:
+    offset = message.offset()
+    assert offset is not None, "a consumed message always has an offset"
+    return offset
+
+
+def _skip_error(message: Message) -> bool:
+    error = message.error()
+    if error is None:
+        return False
+    if error.code() == KafkaError._PARTITION_EOF:
+        return True
+    if error.code() == KafkaError._AUTO_OFFSET_RESET:
+        raise KafkaSourceError(
+            f"offsets of {message.topic()}[{message.partition()}] are gone (retention or "
+            f"a recreated topic): {error.str()}. Set failOnDataLoss=false to skip them."
+        )
+    raise KafkaException(error)
+
+
+class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
+    """Plans micro-batches on the driver; `read` runs on the executors."""
+
+    def __init__(self, options: SourceOptions) -> None:
+        self.options = options
+        self._offsets: KafkaOffsetReader | None = None
+        self._latest: dict[Position, int] = {}
+        self._available_now: dict[Position, int] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a librdkafka handle cannot be pickled; executors open their own
+        return {**self.__dict__, "_offsets": None}
+
+    @property
+    def offsets(self) -> KafkaOffsetReader:
+        if self._offsets is None:
+            self._offsets = KafkaOffsetReader(self.options.consumer_config())
+        return self._offsets
+
+    def initialOffset(self) -> PartitionOffsets:
+        positions = self.offsets.positions(self.options.topics)
+        spec = self.options.starting_offsets
+        earliest = self.offsets.earliest(positions)
+        latest = self.offsets.latest(positions) if spec != "earliest" else earliest
+        return nest(resolve_starting_offsets(spec, earliest, latest))
+
+    def getDefaultReadLimit(self) -> ReadLimit:
+        limit = self.options.max_offsets_per_trigger
+        return ReadMaxRows(limit) if limit else ReadAllAvailable()
+
+    def latestOffset(self, start: PartitionOffsets, limit: ReadLimit) -> PartitionOffsets:
+        begin = flatten(start)
+        latest = self.offsets.latest(self.offsets.positions(self.options.topics))
+        self._latest = dict(latest)
+        if self._available_now is not None:
+            latest = {p: min(end, self._available_now.get(p, 0)) for p, end in latest.items()}
+        new = [p for p in latest if p not in begin]
+        begin_or_earliest = {**self.offsets.earliest(new), **begin} if new else begin
+        # never move backwards (a recreated topic); partitions that vanished keep their offset
+        end = {**begin, **{p: max(o, begin_or_earliest[p]) for p, o in latest.items()}}
+        if isinstance(limit, ReadMaxRows):
+            end = rate_limit(limit.max_rows, begin_or_earliest, end)
+        return nest(end)
+
+    def reportLatestOffset(self) -> PartitionOffsets | None:
+        return nest(self._latest) if self._latest else None
+
+    def prepareForTriggerAvailableNow(self) -> None:
+        self._available_now = self.offsets.latest(self.offsets.positions(self.options.topics))
+
+    def partitions(self, start: PartitionOffsets, end: PartitionOffsets) -> Sequence[KafkaRange]:
+        begin, until = flatten(start), flatten(end)
+        new = [p for p in until if p not in begin]
+        begin = {**self.offsets.earliest(new), **begin} if new else begin
+        return [
+            KafkaRange(topic, partition, begin[(topic, partition)], stop)
+            for (topic, partition), stop in sorted(until.items())
+            if stop > begin[(topic, partition)]
+        ]
+
+    def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
+        assert isinstance(partition, KafkaRange)
+        config = self.options.consumer_config()
+        try:
+            yield from read_range(executor_consumer(config), partition, self.options.poll_timeout_s)
+        except Exception:
+            drop_executor_consumer(config)
+            raise
+
+    def commit(self, end: PartitionOffsets) -> None:
+        """Nothing to do: progress lives in Spark's checkpoint, not in a consumer group."""
+
+    def stop(self) -> None:
+        if self._offsets is not None:
+            self._offsets.close()
+            self._offsets = None
+
+
+class KafkaDataSource(DataSource):
+    """`spark.dataSource.register(KafkaDataSource)`, then `format("confluent_kafka")`."""
+
+    @classmethod
+    def name(cls) -> str:
+        return SOURCE_NAME
+
+    def schema(self) -> StructType:
+        return KAFKA_SCHEMA
+
+    def streamReader(self, schema: StructType) -> KafkaStreamReader:
+        return KafkaStreamReader(SourceOptions.parse(self.options))

@@ -1,0 +1,72 @@
+"""spark-submit entry point for the streaming jobs.
+
+    spark-submit --master yarn --py-files retail_lakehouse.zip spark_streaming/main.py \
+        --families sales,clickstream,inventory
+
+The `lakehouse stream` command runs the same code with local[*] by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    # run as a file by spark-submit: make the project's packages importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from retail_lakehouse import logs  # noqa: E402
+from retail_lakehouse.settings import Settings  # noqa: E402
+
+
+FIRST_BATCH_GRACE_S = 120.0
+
+
+def run(settings: Settings, families: list[str], until_idle_s: float | None = None) -> None:
+    """Run the family streams until Ctrl-C/SIGTERM or, with until_idle_s, until no batch
+    has arrived for that many seconds after at least one did."""
+    from spark_streaming.session import build_session
+    from spark_streaming.streams import await_streams, start_streams
+
+    _stop_on_sigterm()
+    spark = build_session(settings, app_name="retail-lakehouse-streams")
+    running = start_streams(spark, settings, families)
+    started = time.monotonic()
+
+    def idle() -> bool:
+        if until_idle_s is None:
+            return False
+        batches = [s.processor.last_batch_monotonic for s in running]
+        if not any(batches):
+            # nothing new arrived at all: give the first batch time to warm up
+            return time.monotonic() - started > max(until_idle_s, FIRST_BATCH_GRACE_S)
+        return time.monotonic() - max(b for b in batches if b) > until_idle_s
+
+    await_streams(running, done=idle)
+
+
+def _stop_on_sigterm() -> None:
+    """Treat SIGTERM (cluster managers, `kill`) like Ctrl-C: finish the batch, then stop."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--families", default="sales,clickstream,inventory")
+    parser.add_argument("--until-idle", type=float, default=None, metavar="SECONDS")
+    args = parser.parse_args(argv)
+    logs.configure()
+    run(Settings(), [f.strip() for f in args.families.split(",") if f.strip()], args.until_idle)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Progress lines for every streaming query: rows/s in and processed, batch duration."""
+
+from __future__ import annotations
+
+import logging
+
+from pyspark.sql.streaming import StreamingQueryListener
+
+from retail_lakehouse.logs import kv
+
+log = logging.getLogger("spark_streaming.progress")
+
+
+class ProgressLogger(StreamingQueryListener):
+    """Logs `event=query_progress` per micro-batch; the batch processor logs its own
+    counts (late rows, duplicates, quarantine, watermark, latency)."""
+
+    def onQueryStarted(self, event) -> None:  # type: ignore[no-untyped-def]
+        log.info(kv("query_started", query=event.name, id=event.id, run_id=event.runId))
+
+    def onQueryProgress(self, event) -> None:  # type: ignore[no-untyped-def]
+        p = event.progress
+        if p.numInputRows == 0:
+            return
+        log.info(
+            kv(
+                "query_progress",
+                query=p.name,
+                batch=p.batchId,
+                input_rows=p.numInputRows,
+                input_rows_per_s=float(p.inputRowsPerSecond or 0.0),
+                processed_rows_per_s=float(p.processedRowsPerSecond or 0.0),
+                batch_duration_ms=p.batchDuration,
+            )
+        )
+
+    def onQueryIdle(self, event) -> None:  # type: ignore[no-untyped-def]
+        return None
+
+    def onQueryTerminated(self, event) -> None:  # type: ignore[no-untyped-def]
+        if event.exception:
+            log.error(kv("query_failed", id=event.id, error=event.exception.splitlines()[0]))
+        else:
+            log.info(kv("query_stopped", id=event.id))

@@ -1,0 +1,112 @@
+"""Gold inventory levels: stock on hand per store and product.
+
+On hand is the latest stock count (snapshot) plus the changes that happened after
+it. A batch's rows are folded into the stored row of each (store, product) it
+touches; late events count too, since stock is not windowed. A change older than
+the stored count is already in that count and is ignored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from retail_lakehouse.tables import INVENTORY_LEVELS
+from spark_streaming.lake_writer import MergeSpec
+from spark_streaming.transforms.literals import timestamp_literal
+
+KEYS = list(INVENTORY_LEVELS.keys)
+
+# The function returns complete rows, so a match simply takes the new row
+INVENTORY_LEVELS_MERGE = MergeSpec(keys=INVENTORY_LEVELS.keys)
+
+
+def inventory_levels(
+    changes: DataFrame,
+    snapshots: DataFrame,
+    current: DataFrame,
+    products: DataFrame,
+    updated_at: datetime,
+) -> DataFrame:
+    """New inventory_levels rows for every (store_id, product_id) the batch touches."""
+    baselines = _baselines(_touched_keys(changes, snapshots), _latest_counts(snapshots), current)
+    levels = baselines.join(_changes_since_baseline(changes, baselines), on=KEYS, how="left")
+    safety = products.select(
+        F.col("product_id").cast("long").alias("product_id"),
+        F.col("safety_stock").cast("int").alias("safety_stock"),
+    )
+    on_hand = (F.col("baseline_on_hand") + F.coalesce("moved", F.lit(0))).cast("long")
+    return levels.join(safety, on="product_id", how="left").select(
+        F.col("store_id").cast("int").alias("store_id"),
+        F.col("product_id").cast("long").alias("product_id"),
+        on_hand.alias("on_hand"),
+        "last_snapshot_at",
+        # greatest() skips nulls: a key may have no stored row or no batch change
+        F.greatest("current_change_at", "batch_change_at").alias("last_change_at"),
+        "safety_stock",
+        # an unknown safety stock never raises the alarm
+        F.coalesce(on_hand < F.col("safety_stock"), F.lit(False)).alias("is_below_safety_stock"),
+        timestamp_literal(updated_at).alias("updated_at"),
+    )
+
+
+def _touched_keys(changes: DataFrame, snapshots: DataFrame) -> DataFrame:
+    return changes.select(*KEYS).unionByName(snapshots.select(*KEYS)).distinct()
+
+
+def _latest_counts(snapshots: DataFrame) -> DataFrame:
+    """The batch's newest count per store and product; of two counts taken at the same
+    time, the one read last wins."""
+    read_order = F.struct("event_time", "kafka_partition", "kafka_offset")
+    return snapshots.groupBy(*KEYS).agg(
+        F.max("event_time").alias("batch_snapshot_at"),
+        F.max_by("quantity", read_order).cast("long").alias("batch_count"),
+    )
+
+
+def _baselines(touched: DataFrame, latest_counts: DataFrame, current: DataFrame) -> DataFrame:
+    """Per touched key: the stock the batch's changes add to (`baseline_on_hand`) and
+    the time it holds at (`baseline_at`; changes at or before it are already in it).
+
+    A batch count newer than the stored one replaces it; an older count arriving late
+    is ignored, as the stored on-hand already reflects a later state.
+    """
+    stored = current.select(
+        *KEYS,
+        F.col("on_hand").alias("current_on_hand"),
+        F.col("last_snapshot_at").alias("current_snapshot_at"),
+        F.col("last_change_at").alias("current_change_at"),
+    )
+    joined = touched.join(latest_counts, on=KEYS, how="left").join(stored, on=KEYS, how="left")
+    newer_count = F.col("batch_snapshot_at").isNotNull() & (
+        F.col("current_snapshot_at").isNull()
+        | (F.col("batch_snapshot_at") > F.col("current_snapshot_at"))
+    )
+    return joined.select(
+        *KEYS,
+        F.when(newer_count, F.col("batch_snapshot_at"))
+        .otherwise(F.col("current_snapshot_at"))
+        .alias("baseline_at"),
+        F.when(newer_count, F.col("batch_count"))
+        .otherwise(F.coalesce(F.col("current_on_hand"), F.lit(0)).cast("long"))
+        .alias("baseline_on_hand"),
+        F.greatest("current_snapshot_at", "batch_snapshot_at").alias("last_snapshot_at"),
+        "current_change_at",
+    )
+
+
+def _changes_since_baseline(changes: DataFrame, baselines: DataFrame) -> DataFrame:
+    """Per key: the sum of the batch's changes after the baseline, and the latest change."""
+    after_baseline = F.col("baseline_at").isNull() | (F.col("event_time") > F.col("baseline_at"))
+    return (
+        changes.join(baselines.select(*KEYS, "baseline_at"), on=KEYS, how="inner")
+        .groupBy(*KEYS)
+        .agg(
+            F.sum(F.when(after_baseline, F.col("quantity")).otherwise(F.lit(0)))
+            .cast("long")
+            .alias("moved"),
+            F.max("event_time").alias("batch_change_at"),
+        )
+    )
