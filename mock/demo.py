@@ -112,9 +112,7 @@ def _wait_for_producer(producer: threading.Thread, running: list) -> None:
                 raise RuntimeError(f"{stream.family} stream stopped: {stream.query.exception()}")
 
 
-def _wait_until_caught_up(
-    running: list, report: Any, settings: Settings, timeout_s: float
-) -> None:
+def _wait_until_caught_up(running: list, report: Any, settings: Settings, timeout_s: float) -> None:
     """Caught up when every family's stream has read every record delivered to its topic."""
     from spark_streaming.family_plans import plan_for
 

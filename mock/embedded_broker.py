@@ -84,7 +84,9 @@ class EmbeddedBroker:
             command, stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True
         )
         self._wait_until_ready(timeout_s)
-        log.info(kv("broker_started", bootstrap_servers=self.bootstrap_servers, pid=self._process.pid))
+        log.info(
+            kv("broker_started", bootstrap_servers=self.bootstrap_servers, pid=self._process.pid)
+        )
         return self
 
     def _wait_until_ready(self, timeout_s: float) -> None:

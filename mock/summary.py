@@ -72,7 +72,9 @@ def summarize_lake(settings: Settings) -> LakeSummary:
     return summary
 
 
-def render(produced: dict[str, Any] | None, lake_summary: LakeSummary, extra: dict[str, Any]) -> str:
+def render(
+    produced: dict[str, Any] | None, lake_summary: LakeSummary, extra: dict[str, Any]
+) -> str:
     lines = ["", "=== retail lakehouse demo summary ==="]
     if produced:
         lines.append(
@@ -88,9 +90,13 @@ def render(produced: dict[str, Any] | None, lake_summary: LakeSummary, extra: di
     for name, rows in lake_summary.table_rows.items():
         lines.append(f"{name:45} {('-' if rows is None else rows):>10}")
     lines.append("")
-    lines.append(f"quarantined by reason: {json.dumps(lake_summary.quarantine_reasons, sort_keys=True)}")
+    lines.append(
+        f"quarantined by reason: {json.dumps(lake_summary.quarantine_reasons, sort_keys=True)}"
+    )
     lines.append(f"duplicates dropped: {lake_summary.duplicates_dropped}")
-    lines.append(f"late events (kept in silver, left out of gold windows): {lake_summary.late_rows}")
+    lines.append(
+        f"late events (kept in silver, left out of gold windows): {lake_summary.late_rows}"
+    )
     lines.append(
         "produce-to-gold latency: "
         f"p50 {_ms(lake_summary.latency_p50_ms)}, p95 {_ms(lake_summary.latency_p95_ms)}, "

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
@@ -55,6 +57,16 @@ class BatchMetrics:
     max_event_time: datetime | None = None
     latencies_ms: list[float] = field(default_factory=list)
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    phase_ms: dict[str, int] = field(default_factory=dict)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time one step of the batch, for the log line that says where time went."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.phase_ms[name] = int((time.monotonic() - started) * 1000)
 
     @property
     def duration_ms(self) -> int:
@@ -66,8 +78,10 @@ class BatchMetrics:
         fields = {
             k: v
             for k, v in asdict(self).items()
-            if k not in ("latencies_ms", "started_at", "committed_at", "quarantine_reasons")
+            if k
+            not in ("latencies_ms", "started_at", "committed_at", "quarantine_reasons", "phase_ms")
         }
+        fields["phases_ms"] = ",".join(f"{k}:{v}" for k, v in self.phase_ms.items())
         fields.update(duration_ms=self.duration_ms, latency_p50_ms=p50, latency_p95_ms=p95)
         fields["latency_max_ms"] = worst
         return fields

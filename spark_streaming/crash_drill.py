@@ -69,5 +69,7 @@ def with_crash_drill(writer: LakeWriter) -> LakeWriter:
         return writer
     table, _, batch = target.rpartition(":")
     if not table or not batch.isdigit():
-        raise ValueError(f"{ENV_VAR} must look like 'gold.sales_by_product_minute:1', got {target!r}")
+        raise ValueError(
+            f"{ENV_VAR} must look like 'gold.sales_by_product_minute:1', got {target!r}"
+        )
     return CrashAfterCommit(writer, table, int(batch))

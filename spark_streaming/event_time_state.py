@@ -33,7 +33,9 @@ def parse_duration(text: str) -> timedelta:
     """Parse Spark-style interval strings such as '2 minutes', '30 seconds', '1 hour'."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+?)s?\s*", text)
     if not match or match.group(2).lower() not in _UNITS:
-        raise ValueError(f"cannot read duration {text!r}; write it like '2 minutes' or '30 seconds'")
+        raise ValueError(
+            f"cannot read duration {text!r}; write it like '2 minutes' or '30 seconds'"
+        )
     return timedelta(**{_UNITS[match.group(2).lower()]: float(match.group(1))})
 
 
@@ -56,22 +58,38 @@ class EventTimeState:
     def watermark(self) -> datetime | None:
         return None if self.max_event_time is None else self.max_event_time - self.delay
 
-    def classify(
+    def sort_out(
         self, rows: Iterable[tuple[str, datetime, int, int]]
-    ) -> tuple[set[str], set[str]]:
-        """Split a batch's (event_id, event_time, partition, offset) rows into ids already
-        stored at another offset, and ids too old to be in memory (need a lookup)."""
-        known: set[str] = set()
+    ) -> tuple[
+        list[tuple[str, datetime, int, int]], list[tuple[str, datetime, int, int]], set[str]
+    ]:
+        """Split a batch's (event_id, event_time, partition, offset) rows into the ones to
+        keep and the duplicates, and name the kept ids too old to be remembered (the
+        caller looks those up in silver).
+
+        Within the batch the copy at the lowest (partition, offset) wins; an id stored
+        before at another offset is a duplicate; the same id at the same offset is this
+        very record replayed after a crash, and is kept.
+        """
+        keep: list[tuple[str, datetime, int, int]] = []
+        duplicates: list[tuple[str, datetime, int, int]] = []
         to_look_up: set[str] = set()
+        in_batch: set[str] = set()
         watermark = self.watermark
-        for event_id, event_time, partition, offset in rows:
+        for row in sorted(rows, key=lambda r: (r[2], r[3])):
+            event_id, event_time, partition, offset = row
             previous = self.seen.get(event_id)
-            if previous is not None:
-                if (previous.partition, previous.offset) != (partition, offset):
-                    known.add(event_id)
-            elif watermark is not None and event_time < watermark:
+            if event_id in in_batch or (
+                previous is not None
+                and (previous.partition, previous.offset) != (partition, offset)
+            ):
+                duplicates.append(row)
+                continue
+            in_batch.add(event_id)
+            keep.append(row)
+            if previous is None and watermark is not None and event_time < watermark:
                 to_look_up.add(event_id)
-        return known, to_look_up
+        return keep, duplicates, to_look_up
 
     def advance(self, rows: Iterable[tuple[str, datetime, int, int]]) -> None:
         """Remember the stored events, move the watermark, forget ids that fell behind it."""

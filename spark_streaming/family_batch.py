@@ -76,25 +76,33 @@ class FamilyBatchProcessor:
         state = self._recovered_state()
         batch_df = batch_df.persist()
         cached: list[DataFrame] = [batch_df]
+        phase = metrics.phase
         try:
             bronze_rows = bronze.to_bronze(batch_df, metrics.started_at)
             validated = validation.parse_and_validate(bronze_rows, self.plan.family).persist()
             cached.append(validated)
-            self._count_outcomes(validated, metrics)
-            self.writer.append(self.plan.bronze, bronze_rows, txn)
+            with phase("validate"):
+                self._count_outcomes(validated, metrics)
+            with phase("bronze"):
+                self.writer.append(self.plan.bronze, bronze_rows, txn)
             if metrics.quarantined_rows:
-                quarantine = validation.quarantine_rows(validated, self.plan.family)
-                self.writer.append(tables.QUARANTINE, quarantine, txn)
+                with phase("quarantine"):
+                    quarantine = validation.quarantine_rows(validated, self.plan.family)
+                    self.writer.append(tables.QUARANTINE, quarantine, txn)
             events = silver.valid_events(validated)
-            flagged, stored_rows = self._deduplicate(events, state, metrics)
+            with phase("dedup"):
+                flagged, stored_rows = self._deduplicate(events, state, metrics)
             cached.append(flagged)
-            written = self._write_silver(flagged, events, txn)
-            self._write_gold(written, txn)
+            with phase("silver"):
+                written = self._write_silver(flagged, events, txn)
+            with phase("gold"):
+                self._write_gold(written, txn)
             metrics.latencies_ms = self._latencies(stored_rows)
             state.advance((r[0], r[1], r[3], r[4]) for r in stored_rows)
             metrics.max_event_time = state.max_event_time
             metrics.committed_at = _now()
-            self.writer.append(tables.STREAM_BATCHES, metrics.to_frame(self.spark), txn)
+            with phase("ops"):
+                self.writer.append(tables.STREAM_BATCHES, metrics.to_frame(self.spark), txn)
         finally:
             for frame in cached:
                 frame.unpersist()
@@ -112,23 +120,40 @@ class FamilyBatchProcessor:
     def _deduplicate(
         self, events: DataFrame, state: EventTimeState, metrics: BatchMetrics
     ) -> tuple[DataFrame, list[tuple]]:
-        """Drop events stored before (within the watermark, or found in silver when
-        older) and flag the ones behind the watermark as late."""
+        """Drop events stored before (remembered within the watermark, or found in silver
+        when older) and flag the ones behind the watermark as late.
+
+        The decision is made on the batch's lineage columns in the driver, so the
+        DataFrame only needs a broadcast anti-join on (partition, offset): no shuffle.
+        """
         candidates = _rows(events.select(*LINEAGE).toArrow())
         metrics.valid_events = len(candidates)
-        metrics.watermark = state.watermark
-        lineage = [(r[0], r[1], r[3], r[4]) for r in candidates]
-        known, to_look_up = state.classify(lineage)
-        known |= self._ids_already_in_silver(to_look_up, lineage)
-        already_seen = self.spark.createDataFrame([(i,) for i in sorted(known)], "event_id string")
-        flagged = dedup.flag_late(
-            dedup.drop_duplicate_events(events, already_seen), state.watermark
-        ).persist()
-        stored_rows = _rows(flagged.select(*LINEAGE, "is_late").toArrow())
+        metrics.watermark = watermark = state.watermark
+        produced_at = {(r[3], r[4]): r[2] for r in candidates}
+        keep, duplicates, to_look_up = state.sort_out((r[0], r[1], r[3], r[4]) for r in candidates)
+        stored_elsewhere = self._ids_already_in_silver(to_look_up, keep)
+        if stored_elsewhere:
+            duplicates += [r for r in keep if r[0] in stored_elsewhere]
+            keep = [r for r in keep if r[0] not in stored_elsewhere]
+        positions = self.spark.createDataFrame(
+            [(r[2], r[3]) for r in duplicates], "kafka_partition int, kafka_offset long"
+        )
+        flagged = dedup.flag_late(dedup.drop_records_at(events, positions), watermark)
+        stored_rows = [
+            (
+                event_id,
+                event_time,
+                produced_at[(p, o)],
+                p,
+                o,
+                bool(watermark and event_time < watermark),
+            )
+            for event_id, event_time, p, o in keep
+        ]
         metrics.stored_events = len(stored_rows)
-        metrics.duplicate_events = metrics.valid_events - metrics.stored_events
+        metrics.duplicate_events = len(duplicates)
         metrics.late_events = sum(1 for r in stored_rows if r[5])
-        return flagged, stored_rows
+        return flagged.persist(), stored_rows
 
     def _write_silver(
         self, flagged: DataFrame, events: DataFrame, txn: BatchTxn
@@ -239,10 +264,10 @@ class FamilyBatchProcessor:
             return self.spark.createDataFrame([], built.schema)
         return self.spark.createDataFrame(table).select(*built.columns)
 
-    def _frame(self, spec: TableSpec, schema: object) -> DataFrame:
+    def _frame(self, spec: TableSpec, schema: str) -> DataFrame:
         table = self.writer.read_arrow(spec)
         if table is None or table.num_rows == 0:
-            return self.spark.createDataFrame([], schema)  # type: ignore[arg-type]
+            return self.spark.createDataFrame([], schema)
         return self.spark.createDataFrame(table)
 
     def _products_frame(self) -> DataFrame:

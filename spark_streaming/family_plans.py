@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+
 from pyspark.sql import DataFrame
 
 from retail_lakehouse import contracts, tables
@@ -94,4 +95,6 @@ def plan_for(family_name: str) -> FamilyPlan:
     try:
         return PLANS[family_name]
     except KeyError:
-        raise KeyError(f"unknown event family {family_name!r}; choose from {sorted(PLANS)}") from None
+        raise KeyError(
+            f"unknown event family {family_name!r}; choose from {sorted(PLANS)}"
+        ) from None

@@ -19,9 +19,8 @@ if __package__ in (None, ""):
     # run as a file by spark-submit: make the project's packages importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from retail_lakehouse import logs  # noqa: E402
-from retail_lakehouse.settings import Settings  # noqa: E402
-
+from retail_lakehouse import logs
+from retail_lakehouse.settings import Settings
 
 FIRST_BATCH_GRACE_S = 120.0
 

@@ -35,3 +35,16 @@ def flag_late(events: DataFrame, watermark: datetime | None) -> DataFrame:
     if watermark is None:
         return events.withColumn("is_late", F.lit(False))
     return events.withColumn("is_late", F.col("event_time") < timestamp_literal(watermark))
+
+
+def drop_records_at(events: DataFrame, positions: DataFrame) -> DataFrame:
+    """Removes the records at the given (kafka_partition, kafka_offset) positions.
+
+    The streaming job decides which copies are duplicates from the batch's lineage in
+    the driver (it has to collect that anyway for its state), so removing them is a
+    broadcast anti-join instead of a window over event_id, which would shuffle.
+    """
+    keys = ["kafka_partition", "kafka_offset"]
+    return events.join(F.broadcast(positions.select(*keys)), on=keys, how="left_anti").select(
+        *events.columns
+    )

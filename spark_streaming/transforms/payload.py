@@ -92,11 +92,49 @@ def is_wrong_type(typed: Column, text: Column, field: Field) -> Column:
     return text.isNotNull() & ~F.coalesce(readable, F.lit(False))
 
 
-def is_not_array(array_text: Column) -> Column:
-    return array_text.isNotNull() & F.json_array_length(array_text).isNull()
+def has_wrong_type_item(values: Column, texts: Column, field: Field) -> Column:
+    """Some item's field is present but not readable as its type.
+
+    values: the typed field of every item (an array); texts: the same field as text.
+    Written with whole-array functions, which run compiled; a lambda per item runs
+    interpreted and cost several times more.
+    """
+    if field.kind in ("int", "long"):
+        # a JSON integer's text is its canonical decimal form, so an item is readable
+        # exactly when its typed value prints as its text (null items compare equal)
+        return F.coalesce(values.cast(T.ArrayType(T.StringType())) != texts, F.lit(False))
+    # a typed value implies a text: fewer typed than texts is a wrong type somewhere
+    unreadable = non_null_count(texts) > non_null_count(values)
+    if field.kind == "money":
+        exact = T.ArrayType(_EXACT_AMOUNT)
+        unreadable = unreadable | (values.cast(exact) != texts.try_cast(exact))
+    elif field.kind == "timestamp":
+        unreadable = unreadable | F.exists(texts, _unreadable_timestamp)
+    return F.coalesce(unreadable, F.lit(False))
+
+
+def _unreadable_timestamp(text: Column) -> Column:
+    return text.isNotNull() & F.try_to_timestamp(text, F.lit(TIMESTAMP_FORMAT)).isNull()
+
+
+def is_not_array(typed: Column, array_text: Column, items: Column) -> Column:
+    """Present but no JSON array. The text parse gives nested JSON back re-serialised,
+    so an array starts with "["; a string holding an array's JSON does too, but only
+    the item parse reads it."""
+    return array_text.isNotNull() & (
+        ~array_text.startswith("[") | (typed.isNull() & items.isNotNull())
+    )
 
 
 def has_non_object_item(array_text: Column, items: Column) -> Column:
     """An array whose items are not all JSON objects (a null item included)."""
-    is_array = F.json_array_length(array_text).isNotNull()
-    return is_array & (items.isNull() | F.exists(items, lambda item: item.isNull()))
+    return array_text.startswith("[") & (items.isNull() | has_null(items))
+
+
+def has_null(values: Column) -> Column:
+    # sorting puts nulls first, and runs compiled where a null-filter lambda would not
+    return (F.size(values) > 0) & F.try_element_at(F.sort_array(values), F.lit(1)).isNull()
+
+
+def non_null_count(values: Column) -> Column:
+    return F.size(F.array_compact(values))

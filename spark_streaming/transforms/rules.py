@@ -1,10 +1,9 @@
 """Validation rules of one event type, derived from its contract.
 
-A rule is (reason, detail, failed), all Columns but the reason, over a parsed payload
-(`payload.ParsedPayload`). Rules come out in check order: every wrong_type rule,
-then missing_field, out_of_range and invalid_value, each stage field by field in
-contract order. An array's item checks are folded into one pass over its items
-(higher-order functions are interpreted, so one pass instead of one per rule).
+A rule is (reason, detail, failed): a reason code, then two Columns over a parsed
+payload (`payload.ParsedPayload`): the detail string and whether the rule fails.
+Rules come out in check order: every wrong_type rule, then missing_field,
+out_of_range and invalid_value, each stage field by field in contract order.
 """
 
 from __future__ import annotations
@@ -27,8 +26,6 @@ INVALID_VALUE = "invalid_value"
 STAGES = (WRONG_TYPE, MISSING_FIELD, OUT_OF_RANGE, INVALID_VALUE)
 
 Rule = tuple[str, Column, Column]
-# (typed item, item as text) -> failed
-ItemCheck = Callable[[Column, Column], Column]
 
 # Event times before this are clock or encoding bugs (epoch seconds read as ms, ...)
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
@@ -58,70 +55,38 @@ def _scalar_checks(parsed: payload.ParsedPayload, f: Field) -> list[Rule]:
     if f.required:
         checks.append((MISSING_FIELD, name, typed.isNull()))
     if _has_bounds(f):
-        checks.append((OUT_OF_RANGE, name, _outside(typed, f)))
+        checks.append((OUT_OF_RANGE, name, _outside(typed, typed, f)))
     if f.allowed is not None:
         checks.append((INVALID_VALUE, name, ~typed.isin(*f.allowed)))
     return checks
 
 
 def _array_checks(parsed: payload.ParsedPayload, f: Field, contract: EventContract) -> list[Rule]:
+    """Checks of an array and of its items' fields, on whole arrays of one item field
+    at a time (lines.quantity is an array<int>): vectorised array functions run
+    compiled, while a lambda per item would run interpreted, several times slower."""
     typed, text, items = parsed.event[f.name], parsed.text[f.name], parsed.items[f.name]
-    item_checks = _item_checks(f, contract, parsed.event)
-    per_item = F.zip_with(typed, items, _first_failures(item_checks))
     checks: list[Rule] = [
-        (WRONG_TYPE, F.lit(f.name), payload.is_not_array(text)),
+        (WRONG_TYPE, F.lit(f.name), payload.is_not_array(typed, text, items)),
         (WRONG_TYPE, F.lit(f"{f.name}[]"), payload.has_non_object_item(text, items)),
     ]
-    for stage in STAGES:
-        if stage == MISSING_FIELD and f.required:
-            checks.append((stage, F.lit(f.name), typed.isNull() | (F.size(typed) == 0)))
-        if item_checks[stage]:
-            first = F.array_min(per_item[stage])
-            details = F.array(*(F.lit(detail) for detail, _ in item_checks[stage]))
-            checks.append((stage, F.element_at(details, first + 1), first.isNotNull()))
-    return checks
-
-
-def _item_checks(
-    f: Field, contract: EventContract, event: Column
-) -> dict[str, list[tuple[str, ItemCheck]]]:
-    checks: dict[str, list[tuple[str, ItemCheck]]] = {stage: [] for stage in STAGES}
+    if f.required:
+        checks.append((MISSING_FIELD, F.lit(f.name), typed.isNull() | (F.size(typed) == 0)))
     for child in f.items:
-        detail = f"{f.name}[].{child.name}"
+        values, texts = typed[child.name], items[child.name]
+        detail = F.lit(f"{f.name}[].{child.name}")
         if child.kind != "string":
-            checks[WRONG_TYPE].append((detail, _wrong_item(child)))
+            checks.append((WRONG_TYPE, detail, payload.has_wrong_type_item(values, texts, child)))
         if child.required:
-            checks[MISSING_FIELD].append((detail, lambda t, _, c=child: t[c.name].isNull()))
+            checks.append((MISSING_FIELD, detail, payload.has_null(values)))
         if _has_bounds(child):
-            checks[OUT_OF_RANGE].append((detail, lambda t, _, c=child: _outside(t[c.name], c)))
+            smallest, largest = F.array_min(values), F.array_max(values)
+            checks.append((OUT_OF_RANGE, detail, _outside(smallest, largest, child)))
         if child.allowed is not None:
-            checks[INVALID_VALUE].append(
-                (detail, lambda t, _, c=child: ~t[c.name].isin(*(c.allowed or ())))
-            )
-    for detail, rule in CROSS_FIELD_ITEM_RULES.get((contract.event_type, f.name), ()):
-        checks[INVALID_VALUE].append((detail, lambda t, _, r=rule: r(event, t)))
+            checks.append((INVALID_VALUE, detail, _any_not_in(values, child.allowed)))
+    for detail_text, rule in CROSS_FIELD_ITEM_RULES.get((contract.event_type, f.name), ()):
+        checks.append((INVALID_VALUE, F.lit(detail_text), rule(parsed.event)))
     return checks
-
-
-def _first_failures(
-    checks: dict[str, list[tuple[str, ItemCheck]]],
-) -> Callable[[Column, Column], Column]:
-    """Per item: for each stage, the index of its first failing check (null if none)."""
-
-    def per_item(typed: Column, text: Column) -> Column:
-        firsts = []
-        for stage, stage_checks in checks.items():
-            first: Column = F.lit(None).cast("int")
-            for index, (_, check) in reversed(list(enumerate(stage_checks))):
-                first = F.when(check(typed, text), F.lit(index)).otherwise(first)
-            firsts.append(first.alias(stage))
-        return F.struct(*firsts)
-
-    return per_item
-
-
-def _wrong_item(child: Field) -> ItemCheck:
-    return lambda typed, text: payload.is_wrong_type(typed[child.name], text[child.name], child)
 
 
 def _implausible_event_time(event: Column) -> Column:
@@ -141,27 +106,34 @@ def _bound(limit: float, f: Field) -> Column:
     return F.lit(int(limit))
 
 
-def _outside(value: Column, f: Field) -> Column:
-    below = value < _bound(f.minimum, f) if f.minimum is not None else F.lit(False)
-    above = value > _bound(f.maximum, f) if f.maximum is not None else F.lit(False)
+def _outside(smallest: Column, largest: Column, f: Field) -> Column:
+    below = smallest < _bound(f.minimum, f) if f.minimum is not None else F.lit(False)
+    above = largest > _bound(f.maximum, f) if f.maximum is not None else F.lit(False)
     return below | above
 
 
-def _discount_above_gross(_event: Column, line: Column) -> Column:
+def _any_not_in(values: Column, allowed: tuple[str, ...]) -> Column:
+    return F.exists(values, lambda value: ~value.isin(*allowed))
+
+
+def _discount_above_gross(event: Column) -> Column:
     """A line's discount cannot exceed what the line costs before it."""
-    return line["discount"] > line["quantity"] * line["unit_price"]
+    return F.exists(
+        event["lines"], lambda line: line["discount"] > line["quantity"] * line["unit_price"]
+    )
 
 
-def _wrong_stock_sign(event: Column, item: Column) -> Column:
+def _wrong_stock_sign(event: Column) -> Column:
     """Stock goes up only on a restock and down on anything else; a zero change is noise."""
-    quantity = item["quantity"]
+    quantities = event["items"]["quantity"]
     restocking = event["change_type"].isin(*RESTOCKING_CHANGE_TYPES)
-    return F.when(restocking, quantity <= 0).otherwise(quantity >= 0)
+    return F.when(restocking, F.array_min(quantities) <= 0).otherwise(F.array_max(quantities) >= 0)
 
 
-# (event type, array field) -> item rules that involve more than one field
+# (event type, array field) -> (detail, failed) rules on an event that involve more
+# than one field of an item, or a field of the event and one of its items
 CROSS_FIELD_ITEM_RULES: dict[
-    tuple[str, str], tuple[tuple[str, Callable[[Column, Column], Column]], ...]
+    tuple[str, str], tuple[tuple[str, Callable[[Column], Column]], ...]
 ] = {
     ("sale", "lines"): (("lines[].discount", _discount_above_gross),),
     ("inventory_change", "items"): (("items[].quantity", _wrong_stock_sign),),

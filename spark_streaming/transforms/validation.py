@@ -14,9 +14,9 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from retail_lakehouse.contracts import EventFamily, event_types
-from spark_streaming.transforms import payload
-from spark_streaming.transforms.rules import MISSING_FIELD, contract_rules
+from retail_lakehouse.contracts import EventContract, EventFamily, event_types
+from spark_streaming.transforms import payload, rules
+from spark_streaming.transforms.rules import MISSING_FIELD
 
 MALFORMED_JSON = "malformed_json"
 UNKNOWN_EVENT_TYPE = "unknown_event_type"
@@ -36,7 +36,7 @@ def parse_and_validate(bronze: DataFrame, family: EventFamily) -> DataFrame:
     """Bronze rows + `event` (typed with read_schema(family); null when the payload is
     not one JSON object) + `reason` and `reason_detail` (both null when valid)."""
     parsed, fields = _parse(bronze, family)
-    verdict = _first_failure(_all_rules(F.col("value"), F.col(_TEXT), fields, family))
+    verdict = _first_failure(_all_rules(fields, family))
     return parsed.withColumn(_VERDICT, _evaluated_here(verdict)).select(
         *bronze.columns,
         "event",
@@ -101,13 +101,18 @@ def _items_column(field_name: str) -> str:
     return f"_payload_{field_name}_items"
 
 
-def _all_rules(
-    value: Column, text: Column, parsed: payload.ParsedPayload, family: EventFamily
-) -> list[Check]:
+def _is_of_type(parsed: payload.ParsedPayload, contract: EventContract) -> Column:
+    return parsed.event["event_type"].isin(*(contract.field("event_type").allowed or ()))
+
+
+def _all_rules(parsed: payload.ParsedPayload, family: EventFamily) -> list[Check]:
+    """Every check of the family, in order."""
+    value = F.col("value")
+    text = value.cast("string")
     event_type = parsed.event["event_type"]
     # fall back to the raw text: a number or an object given as event_type is shown too
     shown_type = F.left(parsed.text["event_type"], F.lit(_DETAIL_MAX_CHARS))
-    rules: list[Check] = [
+    all_checks: list[Check] = [
         (MALFORMED_JSON, F.lit("value is null"), value.isNull()),
         (MALFORMED_JSON, F.lit("payload is not valid UTF-8"), ~F.is_valid_utf8(text)),
         (MALFORMED_JSON, F.lit("payload is empty"), F.trim(text) == ""),
@@ -116,12 +121,12 @@ def _all_rules(
         (UNKNOWN_EVENT_TYPE, shown_type, ~event_type.isin(*event_types(family))),
     ]
     for contract in family.contracts:
-        of_this_type = event_type.isin(*(contract.field("event_type").allowed or ()))
-        rules.extend(
-            (reason, F.lit(detail), of_this_type & failed)
-            for reason, detail, failed in contract_rules(parsed, contract)
+        of_this_type = _is_of_type(parsed, contract)
+        all_checks.extend(
+            (reason, detail, of_this_type & failed)
+            for reason, detail, failed in rules.contract_rules(parsed, contract)
         )
-    return rules
+    return all_checks
 
 
 def _malformed_detail(text: Column) -> Column:
@@ -132,13 +137,13 @@ def _malformed_detail(text: Column) -> Column:
     )
 
 
-def _first_failure(rules: list[Check]) -> Column:
+def _first_failure(checks: list[Check]) -> Column:
     """struct(reason, detail) of the first rule that fails; null when none does."""
 
     def outcome(rule: Check) -> Column:
         reason, detail, _ = rule
         return F.struct(F.lit(reason).alias("reason"), detail.cast("string").alias("detail"))
 
-    first, *rest = rules
+    first, *rest = checks
     chain = F.when(first[2], outcome(first))
     return reduce(lambda acc, rule: acc.when(rule[2], outcome(rule)), rest, chain)

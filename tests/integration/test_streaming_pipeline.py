@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 from chispa import assert_df_equality
-
 from lakehouse_expectations import (
     clicks_table,
     expected_quarantine,
@@ -28,6 +27,7 @@ from lakehouse_expectations import (
     unique_valid_events,
     wait_until,
 )
+
 from mock.embedded_broker import EmbeddedBroker
 from producer.catalog import build_catalog
 from producer.clock import SimulatedClock
@@ -204,7 +204,7 @@ def test_silver_inventory_is_exactly_the_unique_valid_changes_and_counts(spark, 
 
 
 def test_late_events_stay_in_silver_flagged_and_counted(pipeline_run):
-    settings, sent, late_ids = pipeline_run
+    settings, _sent, late_ids = pipeline_run
     writer = DeltaRsWriter(settings)
     flagged = set()
     for spec in (

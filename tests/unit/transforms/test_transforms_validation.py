@@ -1,0 +1,390 @@
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from chispa import assert_df_equality
+from pyspark.sql import Row
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from transforms_support import (
+    CHANGE,
+    INGESTED_AT,
+    KAFKA_TIME,
+    LINE,
+    SALE,
+    SNAPSHOT,
+    VIEW,
+    changed,
+    utc,
+    validated,
+)
+
+from retail_lakehouse.contracts import CLICKSTREAM, INVENTORY, SALES
+from spark_streaming.schemas import read_schema
+from spark_streaming.transforms.validation import quarantine_rows
+
+OUTCOME_SCHEMA = "offset long, reason string, reason_detail string"
+
+
+def outcomes(spark, family, cases):
+    """(payload, reason, detail) cases -> (actual, expected) frames of offset, reason, detail."""
+    actual = validated(spark, family, [payload for payload, _, _ in cases])
+    expected = spark.createDataFrame(
+        [(offset, reason, detail) for offset, (_, reason, detail) in enumerate(cases)],
+        OUTCOME_SCHEMA,
+    )
+    return actual.select("offset", "reason", "reason_detail"), expected
+
+
+def line(**changes):
+    return {**LINE, **changes}
+
+
+def without(field):
+    return {k: v for k, v in LINE.items() if k != field}
+
+
+SALES_CASES = [
+    # valid, including an optional field given as null
+    (SALE.encode(), None, None),
+    (changed(SALE, customer_id=None), None, None),
+    (changed(SALE, customer_id=...), None, None),
+    (changed(SALE, unit_price_note="extra fields are ignored"), None, None),
+    (changed(SALE, lines=[line(unit_price=1e3, discount=12)]), None, None),
+    # not one JSON object
+    (b'{"event_id": "s-1", "event_type": ', "malformed_json", "payload is not valid JSON"),
+    (b"\xff\xfe{}", "malformed_json", "payload is not valid UTF-8"),
+    (b'{"brand": "caf\xe9"}', "malformed_json", "payload is not valid UTF-8"),
+    (None, "malformed_json", "value is null"),
+    (b"", "malformed_json", "payload is empty"),
+    (b"  ", "malformed_json", "payload is empty"),
+    (b"[" + SALE.encode() + b"]", "malformed_json", "payload is not a JSON object"),
+    (b'"sale"', "malformed_json", "payload is not a JSON object"),
+    (b"null", "malformed_json", "payload is not a JSON object"),
+    (b"1e999", "malformed_json", "payload is not a JSON object"),
+    # the event type decides the contract
+    (changed(SALE, event_type=...), "missing_field", "event_type"),
+    (changed(SALE, event_type=None), "missing_field", "event_type"),
+    (changed(SALE, event_type="refund"), "unknown_event_type", "refund"),
+    (changed(SALE, event_type="view"), "unknown_event_type", "view"),
+    (changed(SALE, event_type=7), "unknown_event_type", "7"),
+    # wrong types at the top level
+    (changed(SALE, store_id="12"), "wrong_type", "store_id"),
+    (changed(SALE, store_id=12.0), "wrong_type", "store_id"),
+    (changed(SALE, store_id=99999999999), "wrong_type", "store_id"),
+    (changed(SALE, store_id=10**40), "wrong_type", "store_id"),
+    (changed(SALE, customer_id=True), "wrong_type", "customer_id"),
+    (changed(SALE, event_time=1772438401), "wrong_type", "event_time"),
+    (changed(SALE, event_time="2026-03-02 08:00:01"), "wrong_type", "event_time"),
+    (changed(SALE, produced_at={"at": 1}), "wrong_type", "produced_at"),
+    (changed(SALE, lines="none"), "wrong_type", "lines"),
+    (changed(SALE, lines={"line_number": 1}), "wrong_type", "lines"),
+    (changed(SALE, lines=json.dumps([LINE])), "wrong_type", "lines"),
+    # wrong types inside the lines
+    (changed(SALE, lines=[1, 2]), "wrong_type", "lines[]"),
+    (changed(SALE, lines=[LINE, None]), "wrong_type", "lines[]"),
+    (changed(SALE, lines=[LINE, line(quantity="2")]), "wrong_type", "lines[].quantity"),
+    (changed(SALE, lines=[line(product_id=1.5)]), "wrong_type", "lines[].product_id"),
+    (changed(SALE, lines=[line(unit_price=1.234)]), "wrong_type", "lines[].unit_price"),
+    (changed(SALE, lines=[line(unit_price=1e30)]), "wrong_type", "lines[].unit_price"),
+    (changed(SALE, lines=[line(discount=True)]), "wrong_type", "lines[].discount"),
+    (changed(SALE, lines=[line(discount=[0])]), "wrong_type", "lines[].discount"),
+    # the first failing check wins: a wrong type before a missing field
+    (changed(SALE, transaction_id=..., store_id="x"), "wrong_type", "store_id"),
+    (changed(SALE, store_id=..., lines=[line(quantity="x")]), "wrong_type", "lines[].quantity"),
+    # missing required fields
+    (changed(SALE, transaction_id=...), "missing_field", "transaction_id"),
+    (changed(SALE, channel=None), "missing_field", "channel"),
+    (changed(SALE, produced_at=...), "missing_field", "produced_at"),
+    (changed(SALE, lines=...), "missing_field", "lines"),
+    (changed(SALE, lines=[]), "missing_field", "lines"),
+    (changed(SALE, lines=[without("quantity")]), "missing_field", "lines[].quantity"),
+    (changed(SALE, lines=[LINE, line(discount=None)]), "missing_field", "lines[].discount"),
+    (changed(SALE, store_id=0, event_id=...), "missing_field", "event_id"),
+    # numbers out of the contract's range, and implausible event times
+    (changed(SALE, store_id=0), "out_of_range", "store_id"),
+    (changed(SALE, store_id=10000), "out_of_range", "store_id"),
+    (changed(SALE, customer_id=0), "out_of_range", "customer_id"),
+    (changed(SALE, lines=[LINE, line(quantity=101)]), "out_of_range", "lines[].quantity"),
+    (changed(SALE, lines=[line(quantity=0)]), "out_of_range", "lines[].quantity"),
+    (changed(SALE, lines=[line(unit_price=0)]), "out_of_range", "lines[].unit_price"),
+    (changed(SALE, lines=[line(unit_price=100000.01)]), "out_of_range", "lines[].unit_price"),
+    (changed(SALE, lines=[line(discount=-0.01)]), "out_of_range", "lines[].discount"),
+    (changed(SALE, event_time="1999-12-31T23:59:59.999Z"), "out_of_range", "event_time"),
+    (changed(SALE, event_time="2026-03-03T08:00:01.201Z"), "out_of_range", "event_time"),
+    (changed(SALE, channel="drone", store_id=0), "out_of_range", "store_id"),
+    # values outside the allowed set, and cross-field rules
+    (changed(SALE, channel="drone"), "invalid_value", "channel"),
+    (changed(SALE, payment_type="bitcoin"), "invalid_value", "payment_type"),
+    (
+        changed(SALE, lines=[LINE, line(quantity=2, unit_price=5, discount=10.01)]),
+        "invalid_value",
+        "lines[].discount",
+    ),
+]
+
+
+def test_sales_payloads_get_the_reason_of_their_first_failing_check(spark):
+    actual, expected = outcomes(spark, SALES, SALES_CASES)
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+CLICKSTREAM_CASES = [
+    (VIEW.encode(), None, None),
+    (changed(VIEW, event_type="cart"), None, None),
+    (changed(VIEW, event_type="remove_from_cart"), None, None),
+    (changed(VIEW, event_type="purchase", category_code=None, brand=...), None, None),
+    (changed(VIEW, price=0), None, None),
+    (changed(VIEW, event_type="like"), "unknown_event_type", "like"),
+    (SALE.encode(), "unknown_event_type", "sale"),
+    (changed(VIEW, user_id="520088904"), "wrong_type", "user_id"),
+    (changed(VIEW, price="cheap"), "wrong_type", "price"),
+    (changed(VIEW, user_session=...), "missing_field", "user_session"),
+    (changed(VIEW, category_id=0), "out_of_range", "category_id"),
+    (changed(VIEW, price=-1), "out_of_range", "price"),
+]
+
+
+def test_clickstream_payloads_get_their_reasons(spark):
+    actual, expected = outcomes(spark, CLICKSTREAM, CLICKSTREAM_CASES)
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def item(product_id=1001, quantity=-2):
+    return {"product_id": product_id, "quantity": quantity}
+
+
+INVENTORY_CASES = [
+    (CHANGE.encode(), None, None),
+    (SNAPSHOT.encode(), None, None),
+    (changed(CHANGE, change_type="restock", items=[item(quantity=5)]), None, None),
+    (changed(CHANGE, change_type="shrink", items=[item(quantity=-1)]), None, None),
+    (changed(CHANGE, change_type="bopis", items=[item(quantity=-10000)]), None, None),
+    # each event type is held to its own contract
+    (changed(SNAPSHOT, trans_id=None, change_type=None), None, None),
+    (changed(CHANGE, trans_id=...), "missing_field", "trans_id"),
+    (changed(SNAPSHOT, items=[item(quantity=-1)]), "out_of_range", "items[].quantity"),
+    (changed(CHANGE, items=[item(quantity=-10001)]), "out_of_range", "items[].quantity"),
+    (changed(SNAPSHOT, items=[item(quantity=1000001)]), "out_of_range", "items[].quantity"),
+    (changed(SNAPSHOT, store_id=None), "missing_field", "store_id"),
+    (changed(SNAPSHOT, event_type="inventory_count"), "unknown_event_type", "inventory_count"),
+    (changed(CHANGE, items=[item(product_id="sku-1")]), "wrong_type", "items[].product_id"),
+    (changed(SNAPSHOT, items=[item(quantity=1.5)]), "wrong_type", "items[].quantity"),
+    (changed(CHANGE, items=[{"product_id": 1001}]), "missing_field", "items[].quantity"),
+    # the sign of a change follows its type
+    (changed(CHANGE, change_type="theft"), "invalid_value", "change_type"),
+    (
+        changed(CHANGE, items=[item(quantity=-1), item(quantity=0)]),
+        "invalid_value",
+        "items[].quantity",
+    ),
+    (
+        changed(CHANGE, change_type="restock", items=[item(quantity=-3)]),
+        "invalid_value",
+        "items[].quantity",
+    ),
+    (
+        changed(CHANGE, change_type="shrink", items=[item(quantity=1)]),
+        "invalid_value",
+        "items[].quantity",
+    ),
+]
+
+
+def test_inventory_payloads_are_checked_against_their_own_event_type(spark):
+    actual, expected = outcomes(spark, INVENTORY, INVENTORY_CASES)
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_event_is_typed_with_the_family_read_schema(spark):
+    actual = validated(spark, SALES, [SALE.encode(), b"{oops"]).select("offset", "event")
+
+    line_type = T.StructType(
+        [
+            T.StructField("line_number", T.IntegerType()),
+            T.StructField("product_id", T.LongType()),
+            T.StructField("quantity", T.IntegerType()),
+            T.StructField("unit_price", T.DecimalType(12, 2)),
+            T.StructField("discount", T.DecimalType(12, 2)),
+        ]
+    )
+    event_type = T.StructType(
+        [
+            T.StructField("event_id", T.StringType()),
+            T.StructField("event_type", T.StringType()),
+            T.StructField("event_time", T.TimestampType()),
+            T.StructField("produced_at", T.TimestampType()),
+            T.StructField("transaction_id", T.StringType()),
+            T.StructField("store_id", T.IntegerType()),
+            T.StructField("channel", T.StringType()),
+            T.StructField("customer_id", T.LongType()),
+            T.StructField("payment_type", T.StringType()),
+            T.StructField("lines", T.ArrayType(line_type)),
+        ]
+    )
+    assert event_type == read_schema(SALES)
+    sale = Row(
+        event_id="s-1",
+        event_type="sale",
+        event_time=utc("2026-03-02 08:00:01.123"),
+        produced_at=utc("2026-03-02 08:00:01.200"),
+        transaction_id="t-1",
+        store_id=12,
+        channel="store",
+        customer_id=501,
+        payment_type="card",
+        lines=[
+            Row(
+                line_number=1,
+                product_id=1001,
+                quantity=2,
+                unit_price=Decimal("19.99"),
+                discount=Decimal("0.00"),
+            ),
+            Row(
+                line_number=2,
+                product_id=1002,
+                quantity=1,
+                unit_price=Decimal("5.50"),
+                discount=Decimal("0.50"),
+            ),
+        ],
+    )
+    expected = spark.createDataFrame(
+        [(0, sale), (1, None)],
+        T.StructType([T.StructField("offset", T.LongType()), T.StructField("event", event_type)]),
+    )
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_validated_rows_keep_the_bronze_columns(spark):
+    actual = validated(spark, SALES, [SALE.encode()])
+
+    assert actual.columns == [
+        "key",
+        "value",
+        "topic",
+        "partition",
+        "offset",
+        "kafka_timestamp",
+        "kafka_timestamp_type",
+        "ingested_at",
+        "ingest_date",
+        "event",
+        "reason",
+        "reason_detail",
+    ]
+
+
+QUARANTINE_SCHEMA = (
+    "family string, topic string, partition int, offset long, kafka_timestamp timestamp, "
+    "key binary, raw_payload string, reason string, reason_detail string, event_id string, "
+    "event_type string, ingested_at timestamp, ingest_date date"
+)
+
+
+def test_quarantine_rows_carry_the_raw_payload_and_what_could_be_read(spark):
+    payloads = [
+        SALE.encode(),
+        b'{"event_id": "x", "event_type": "sale", "store_id": "1',
+        b'{"event_id": "s-9", "brand": "caf\xe9"}',
+        changed(SALE, event_id="s-2", event_type="refund"),
+        changed(SALE, event_id="s-3", channel="drone"),
+        None,
+    ]
+    checked = validated(spark, SALES, payloads)
+
+    actual = quarantine_rows(checked, SALES)
+
+    day = INGESTED_AT.date()
+    common = ("t", 0)
+    refund = changed(SALE, event_id="s-2", event_type="refund").decode()
+    drone = changed(SALE, event_id="s-3", channel="drone").decode()
+    expected = spark.createDataFrame(
+        [
+            (
+                "sales",
+                *common,
+                1,
+                KAFKA_TIME,
+                b"k",
+                '{"event_id": "x", "event_type": "sale", "store_id": "1',
+                "malformed_json",
+                "payload is not valid JSON",
+                None,
+                None,
+                INGESTED_AT,
+                day,
+            ),
+            (
+                "sales",
+                *common,
+                2,
+                KAFKA_TIME,
+                b"k",
+                '{"event_id": "s-9", "brand": "caf\ufffd"}',
+                "malformed_json",
+                "payload is not valid UTF-8",
+                None,
+                None,
+                INGESTED_AT,
+                day,
+            ),
+            (
+                "sales",
+                *common,
+                3,
+                KAFKA_TIME,
+                b"k",
+                refund,
+                "unknown_event_type",
+                "refund",
+                "s-2",
+                "refund",
+                INGESTED_AT,
+                day,
+            ),
+            (
+                "sales",
+                *common,
+                4,
+                KAFKA_TIME,
+                b"k",
+                drone,
+                "invalid_value",
+                "channel",
+                "s-3",
+                "sale",
+                INGESTED_AT,
+                day,
+            ),
+            (
+                "sales",
+                *common,
+                5,
+                KAFKA_TIME,
+                b"k",
+                None,
+                "malformed_json",
+                "value is null",
+                None,
+                None,
+                INGESTED_AT,
+                day,
+            ),
+        ],
+        QUARANTINE_SCHEMA,
+    )
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_reasons_do_not_depend_on_how_the_result_is_filtered(spark):
+    """Silver keeps rows whose reason is null; the filter must see the same verdicts."""
+    checked = validated(spark, SALES, [p for p, _, _ in SALES_CASES])
+
+    kept = checked.where(F.col("reason").isNull()).select("offset")
+
+    expected_offsets = [i for i, (_, reason, _) in enumerate(SALES_CASES) if reason is None]
+    expected = spark.createDataFrame([(i,) for i in expected_offsets], "offset long")
+    assert_df_equality(kept, expected, ignore_row_order=True, ignore_nullable=True)
