@@ -78,6 +78,8 @@ class FamilyBatchProcessor:
         cached: list[DataFrame] = [batch_df]
         phase = metrics.phase
         try:
+            with phase("read"):
+                batch_df.count()  # materializes the cache: Kafka is read once per batch
             bronze_rows = bronze.to_bronze(batch_df, metrics.started_at)
             validated = validation.parse_and_validate(bronze_rows, self.plan.family).persist()
             cached.append(validated)

@@ -23,6 +23,7 @@ from spark_streaming.lake_writer import MergeSpec
 from spark_streaming.transforms.literals import timestamp_literal
 
 REVENUE = T.DecimalType(18, 2)
+_SALES_COLUMNS = ("orders", "units", "revenue")
 
 # clickstream event_type -> funnel column
 FUNNEL_STEPS = {
@@ -63,6 +64,7 @@ FUNNEL_MERGE = MergeSpec(
 def sales_by_product_minute(
     sales_lines: DataFrame, window: str = "1 minute", *, updated_at: datetime
 ) -> DataFrame:
+    """Orders, units and revenue per product per tumbling event-time window."""
     return (
         sales_lines.groupBy(F.window("event_time", window).alias("window"), "product_id")
         .agg(*_sales_measures())
@@ -75,6 +77,7 @@ def sales_by_product_minute(
 def sales_by_store_minute(
     sales_lines: DataFrame, window: str = "1 minute", *, updated_at: datetime
 ) -> DataFrame:
+    """Orders, units, revenue and average order value per store and channel per window."""
     avg_order_value = F.round(F.col("revenue") / F.col("orders"), 2).cast(REVENUE)
     return (
         sales_lines.groupBy(F.window("event_time", window).alias("window"), "store_id", "channel")
@@ -93,6 +96,7 @@ def sales_by_store_minute(
 def funnel_by_product_minute(
     clickstream: DataFrame, window: str = "1 minute", *, updated_at: datetime
 ) -> DataFrame:
+    """Views, carts, removes and purchases per product per window."""
     steps = [
         F.count(F.when(F.col("event_type") == event_type, True)).cast("long").alias(column)
         for event_type, column in FUNNEL_STEPS.items()
@@ -107,9 +111,6 @@ def funnel_by_product_minute(
             _stamp(updated_at),
         )
     )
-
-
-_SALES_COLUMNS = ("orders", "units", "revenue")
 
 
 def _sales_measures() -> list[Column]:

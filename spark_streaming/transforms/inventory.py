@@ -4,6 +4,9 @@ On hand is the latest stock count (snapshot) plus the changes that happened afte
 it. A batch's rows are folded into the stored row of each (store, product) it
 touches; late events count too, since stock is not windowed. A change older than
 the stored count is already in that count and is ignored.
+
+Known limit: the stored row keeps no change history, so a count that arrives in a
+later batch than changes made after it (a late count) drops those changes.
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ def _evaluated_here(column: Column) -> Column:
 
     Without this, a later filter on `reason` (silver keeps reason IS NULL) is pushed
     below the projections and the JSON parses are inlined into it once per rule:
-    measured 15x slower. A non-deterministic term (always true) stops the pushdown.
+    measured 16x slower. A non-deterministic term (always true) stops the pushdown.
     """
     return F.when(F.spark_partition_id() >= 0, column)
 

@@ -154,7 +154,13 @@ def test_store_merge_adds_a_batch_to_the_stored_window_in_spark_sql(spark):
 
     matched = stored.join(arriving, on=F.expr(spec.predicate), how="inner")
     updated = {column: F.expr(sql) for column, sql in (spec.updates or {}).items()}
-    actual = matched.select(*(updated.get(c, F.col(f"t.{c}")).alias(c) for c in stored.columns))
+    # a MERGE stores each assignment in the target column's type
+    actual = matched.select(
+        *(
+            updated.get(c, F.col(f"t.{c}")).cast(stored.schema[c].dataType).alias(c)
+            for c in stored.columns
+        )
+    )
 
     expected = spark.createDataFrame(MERGED, BY_STORE_SCHEMA)
     assert_df_equality(actual, expected, ignore_nullable=True)

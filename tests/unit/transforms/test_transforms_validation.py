@@ -74,6 +74,7 @@ SALES_CASES = [
     (changed(SALE, store_id=12.0), "wrong_type", "store_id"),
     (changed(SALE, store_id=99999999999), "wrong_type", "store_id"),
     (changed(SALE, store_id=10**40), "wrong_type", "store_id"),
+    (SALE.replace('"store_id": 12', '"store_id": 1e400').encode(), "wrong_type", "store_id"),
     (changed(SALE, customer_id=True), "wrong_type", "customer_id"),
     (changed(SALE, event_time=1772438401), "wrong_type", "event_time"),
     (changed(SALE, event_time="2026-03-02 08:00:01"), "wrong_type", "event_time"),
@@ -88,6 +89,8 @@ SALES_CASES = [
     (changed(SALE, lines=[line(product_id=1.5)]), "wrong_type", "lines[].product_id"),
     (changed(SALE, lines=[line(unit_price=1.234)]), "wrong_type", "lines[].unit_price"),
     (changed(SALE, lines=[line(unit_price=1e30)]), "wrong_type", "lines[].unit_price"),
+    (SALE.replace("19.99", "-1e400").encode(), "wrong_type", "lines[].unit_price"),
+    (SALE.replace("19.99", "NaN").encode(), "wrong_type", "lines[].unit_price"),
     (changed(SALE, lines=[line(discount=True)]), "wrong_type", "lines[].discount"),
     (changed(SALE, lines=[line(discount=[0])]), "wrong_type", "lines[].discount"),
     # the first failing check wins: a wrong type before a missing field
