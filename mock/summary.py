@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow.compute as pc
-from deltalake import DeltaTable
-
-from retail_lakehouse import lake, tables
+from retail_lakehouse import tables
 from retail_lakehouse.settings import Settings
 from retail_lakehouse.tables import TableSpec
+
+if TYPE_CHECKING:
+    from spark_streaming.delta_rs_writer import DeltaRsWriter
 
 
 @dataclass
@@ -31,37 +31,27 @@ class LakeSummary:
         return dict(self.__dict__)
 
 
-def _open(settings: Settings, spec: TableSpec) -> DeltaTable | None:
-    uri = lake.uri(settings, spec)
-    options = lake.storage_options(settings)
-    if not DeltaTable.is_deltatable(uri, storage_options=options):
-        return None
-    return DeltaTable(uri, storage_options=options)
-
-
 def summarize_lake(settings: Settings) -> LakeSummary:
+    """Read through delta-rs's DataFusion engine: pyarrow's dataset scanner can abort
+    the interpreter at exit (see DeltaRsWriter.read_arrow)."""
     from spark_streaming.batch_metrics import percentile
+    from spark_streaming.delta_rs_writer import DeltaRsWriter
 
+    lake = DeltaRsWriter(settings)
     summary = LakeSummary()
     for spec in tables.ALL_TABLES:
-        table = _open(settings, spec)
-        summary.table_rows[spec.qualified_name] = (
-            None if table is None else table.to_pyarrow_dataset().count_rows()
-        )
-        if table is not None and spec.layer == "silver" and spec is not tables.QUARANTINE:
-            flags = table.to_pyarrow_table(columns=["event_id", "is_late"])
-            late = flags.filter(pc.equal(flags["is_late"], True))
+        keys = lake.read_arrow(spec, [_first_column(lake, spec)])
+        summary.table_rows[spec.qualified_name] = None if keys is None else keys.num_rows
+        if keys is not None and spec.layer == "silver" and spec is not tables.QUARANTINE:
+            late = lake.read_arrow(spec, ["event_id"], "is_late")
             summary.late_rows[spec.qualified_name] = len(set(late["event_id"].to_pylist()))
-    quarantine = _open(settings, tables.QUARANTINE)
+    quarantine = lake.read_arrow(tables.QUARANTINE, ["reason"])
     if quarantine is not None:
-        reasons = quarantine.to_pyarrow_table(columns=["reason"])["reason"].to_pylist()
-        for reason in reasons:
+        for reason in quarantine["reason"].to_pylist():
             summary.quarantine_reasons[reason] = summary.quarantine_reasons.get(reason, 0) + 1
-    batches = _open(settings, tables.STREAM_BATCHES)
+    batches = lake.read_arrow(tables.STREAM_BATCHES, ["duplicate_events", "latency_sample_ms"])
     if batches is not None:
-        rows = batches.to_pyarrow_table(
-            columns=["duplicate_events", "latency_sample_ms"]
-        ).to_pylist()
+        rows = batches.to_pylist()
         samples = [v for r in rows for v in (r["latency_sample_ms"] or [])]
         summary.batches = len(rows)
         summary.duplicates_dropped = sum(r["duplicate_events"] for r in rows)
@@ -72,10 +62,14 @@ def summarize_lake(settings: Settings) -> LakeSummary:
     return summary
 
 
+def _first_column(lake: DeltaRsWriter, spec: TableSpec) -> str:
+    return spec.keys[0] if spec.keys else "offset"
+
+
 def render(
     produced: dict[str, Any] | None, lake_summary: LakeSummary, extra: dict[str, Any]
 ) -> str:
-    lines = ["", "=== retail lakehouse demo summary ==="]
+    lines = ["", "=== retail lakehouse summary ==="]
     if produced:
         lines.append(
             f"events produced: {produced.get('sent_total')} "

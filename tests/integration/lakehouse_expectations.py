@@ -237,7 +237,9 @@ def gold_inventory_levels(changes: pa.Table, counts: pa.Table, products: pa.Tabl
         ),
         latest as (
             select store_id, product_id, quantity, event_time as counted_at from counts
-            qualify row_number() over (partition by store_id, product_id order by event_time desc) = 1
+            qualify row_number() over (
+                partition by store_id, product_id order by event_time desc
+            ) = 1
         ),
         moved as (
             select k.store_id, k.product_id,
