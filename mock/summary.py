@@ -94,8 +94,8 @@ def render(
     lines.append(
         "produce-to-gold latency: "
         f"p50 {_ms(lake_summary.latency_p50_ms)}, p95 {_ms(lake_summary.latency_p95_ms)}, "
-        f"max {_ms(lake_summary.latency_max_ms)} over {lake_summary.latency_samples} events "
-        f"in {lake_summary.batches} micro-batches"
+        f"max {_ms(lake_summary.latency_max_ms)} over {lake_summary.latency_samples} "
+        f"sampled events in {lake_summary.batches} micro-batches"
     )
     return "\n".join(lines)
 
