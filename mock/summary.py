@@ -44,7 +44,8 @@ def summarize_lake(settings: Settings) -> LakeSummary:
         summary.table_rows[spec.qualified_name] = None if keys is None else keys.num_rows
         if keys is not None and spec.layer == "silver" and spec is not tables.QUARANTINE:
             late = lake.read_arrow(spec, ["event_id"], "is_late")
-            summary.late_rows[spec.qualified_name] = len(set(late["event_id"].to_pylist()))
+            if late is not None:
+                summary.late_rows[spec.qualified_name] = len(set(late["event_id"].to_pylist()))
     quarantine = lake.read_arrow(tables.QUARANTINE, ["reason"])
     if quarantine is not None:
         for reason in quarantine["reason"].to_pylist():
