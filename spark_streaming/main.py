@@ -9,6 +9,7 @@ The `lakehouse stream` command runs the same code with local[*] by default.
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -20,6 +21,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from retail_lakehouse import logs
+from retail_lakehouse.logs import kv
 from retail_lakehouse.settings import Settings
 
 FIRST_BATCH_GRACE_S = 120.0
@@ -31,8 +33,8 @@ def run(settings: Settings, families: list[str], until_idle_s: float | None = No
     from spark_streaming.session import build_session
     from spark_streaming.streams import await_streams, start_streams
 
-    _stop_on_sigterm()
     spark = build_session(settings, app_name="retail-lakehouse-streams")
+    stop = _stop_on_signals()
     running = start_streams(spark, settings, families)
     started = time.monotonic()
 
@@ -45,17 +47,32 @@ def run(settings: Settings, families: list[str], until_idle_s: float | None = No
             return time.monotonic() - started > max(until_idle_s, FIRST_BATCH_GRACE_S)
         return time.monotonic() - max(b for b in batches if b) > until_idle_s
 
-    await_streams(running, done=idle)
+    try:
+        await_streams(running, stop=stop, done=idle)
+    finally:
+        # stop the listener bus while Python still answers its callbacks
+        spark.stop()
 
 
-def _stop_on_sigterm() -> None:
-    """Treat SIGTERM (cluster managers, `kill`) like Ctrl-C: finish the batch, then stop."""
+def _stop_on_signals() -> threading.Event:
+    """Ctrl-C and SIGTERM (cluster managers, `kill`) let the running micro-batch finish,
+    then stop the queries. PySpark's own SIGINT handler would cancel the running Spark
+    jobs and cut the batch in half, so it is replaced once the session exists; a second
+    Ctrl-C exits at once."""
+    stop = threading.Event()
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    def request_stop(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        logging.getLogger(__name__).info(
+            kv("stop_requested", signal=signal.Signals(signum).name, action="finishing batch")
+        )
+        stop.set()
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, interrupt)
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+    return stop
 
 
 def main(argv: list[str] | None = None) -> None:
