@@ -23,7 +23,6 @@ from spark_streaming.family_plans import plan_for
 from spark_streaming.lake_writer import LakeWriter, make_lake_writer
 from spark_streaming.progress import ProgressLogger
 from spark_streaming.sources import kafka_source_name, read_kafka_stream
-from spark_streaming.warm_up import warm_up
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +54,6 @@ def start_streams(
             watermark=settings.watermark_delay,
         )
     )
-    families = list(families)
-    warm_up(spark, families)
     running = []
     for name in families:
         plan = plan_for(name)
