@@ -69,6 +69,7 @@ class FamilyBatchProcessor:
         txn = BatchTxn(self._app_id, batch_id)
         if self.writer.is_committed(tables.STREAM_BATCHES, txn):
             log.info(kv("batch_already_committed", query=self.plan.query_name, batch=batch_id))
+            self.last_batch_monotonic = time.monotonic()
             return
         metrics = BatchMetrics(
             self.plan.query_name, self.plan.family.name, batch_id, started_at=_now()
