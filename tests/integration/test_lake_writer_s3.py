@@ -4,15 +4,11 @@ options retail_lakehouse.lake builds from Settings."""
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import threading
-from collections.abc import Iterator
 from decimal import Decimal
 
-import boto3
 import pytest
 from chispa import assert_df_equality
-from moto.server import ThreadedMotoServer
 from pyspark.sql import DataFrame, SparkSession
 
 from retail_lakehouse.settings import Settings
@@ -31,35 +27,9 @@ ADDITIVE = MergeSpec(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def s3_settings() -> Iterator[Settings]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name="us-east-1",
-        ).create_bucket(Bucket=BUCKET)
-        yield Settings(
-            lake_root=f"s3://{BUCKET}/lake",
-            aws_endpoint_url=endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            aws_allow_http=True,
-        )
-    finally:
-        server.stop()
+def s3_settings(s3_lake) -> Settings:
+    return s3_lake(BUCKET)
 
 
 @pytest.fixture

@@ -3,11 +3,9 @@ tables, bronze, silver and gold land in the bucket and match an independent comp
 
 from __future__ import annotations
 
-import socket
 from collections import Counter
 from datetime import UTC, datetime
 
-import boto3
 import pytest
 from chispa import assert_df_equality
 from lakehouse_expectations import (
@@ -17,7 +15,6 @@ from lakehouse_expectations import (
     unique_valid_events,
     wait_until,
 )
-from moto.server import ThreadedMotoServer
 
 from mock.embedded_broker import EmbeddedBroker
 from mock.summary import summarize_lake
@@ -29,7 +26,6 @@ from producer.reference_tables import write_reference_tables
 from producer.stream import generate_messages
 from producer.topics import ensure_topics
 from retail_lakehouse import tables
-from retail_lakehouse.settings import Settings
 from spark_streaming.delta_rs_writer import DeltaRsWriter
 from spark_streaming.streams import start_streams, stop_streams
 
@@ -38,74 +34,50 @@ pytestmark = pytest.mark.integration
 BUCKET = "retail-lake-e2e"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def test_sales_stream_writes_its_lake_to_s3(spark, s3_lake, tmp_path):
+    lake_settings = s3_lake(BUCKET)
+    with EmbeddedBroker() as broker:
+        settings = lake_settings.model_copy(
+            update={
+                "kafka_bootstrap_servers": broker.bootstrap_servers,
+                "checkpoint_root": str(tmp_path / "checkpoints"),
+                "topic_sales": "s3.sales",
+                "topic_clickstream": "s3.clickstream",
+                "topic_inventory": "s3.inventory",
+                "watermark_delay": "1 day",
+            }
+        )
+        ensure_topics(settings)
+        catalog = build_catalog(3)
+        write_reference_tables(settings, catalog)
+        stream = generate_messages(
+            settings,
+            seed=3,
+            events=1500,
+            faults=FaultConfig(duplicate_rate=0.05, malformed_rate=0.03),
+            clock=SimulatedClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC)),
+            catalog=catalog,
+        )
+        sales = [m for m in stream if m.topic == settings.topic_sales]
+        KafkaPublisher(producer_config(settings)).publish(sales)
+        running = start_streams(spark, settings, ["sales"])
+        try:
+            wait_until(lambda: running[0].processor.input_rows_total >= len(sales), 300, "sales")
+        finally:
+            stop_streams(running)
 
-
-def test_sales_stream_writes_its_lake_to_s3(spark, tmp_path):
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name="us-east-1",
-        ).create_bucket(Bucket=BUCKET)
-        with EmbeddedBroker() as broker:
-            settings = Settings(
-                kafka_bootstrap_servers=broker.bootstrap_servers,
-                lake_root=f"s3://{BUCKET}/lake",
-                checkpoint_root=str(tmp_path / "checkpoints"),
-                aws_endpoint_url=endpoint,
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",
-                aws_allow_http=True,
-                topic_sales="s3.sales",
-                topic_clickstream="s3.clickstream",
-                topic_inventory="s3.inventory",
-                watermark_delay="1 day",
-            )
-            ensure_topics(settings)
-            catalog = build_catalog(3)
-            write_reference_tables(settings, catalog)
-            stream = generate_messages(
-                settings,
-                seed=3,
-                events=1500,
-                faults=FaultConfig(duplicate_rate=0.05, malformed_rate=0.03),
-                clock=SimulatedClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC)),
-                catalog=catalog,
-            )
-            sales = [m for m in stream if m.topic == settings.topic_sales]
-            KafkaPublisher(producer_config(settings)).publish(sales)
-            running = start_streams(spark, settings, ["sales"])
-            try:
-                wait_until(
-                    lambda: running[0].processor.input_rows_total >= len(sales), 300, "sales"
-                )
-            finally:
-                stop_streams(running)
-
-        writer = DeltaRsWriter(settings)
-        bronze = writer.read_arrow(tables.BRONZE_SALES, ["value"])["value"].to_pylist()
-        assert Counter(bronze) == Counter(m.value for m in sales)
-        lines = sales_lines_table(expected_sales_lines(unique_valid_events(sales), set()))
-        for spec, expected in (
-            (tables.SILVER_SALES_LINES, lines),
-            (tables.SALES_BY_PRODUCT_MINUTE, gold_sales_by_product(lines)),
-        ):
-            actual = spark.createDataFrame(writer.read_arrow(spec, expected.column_names))
-            assert_df_equality(
-                actual, spark.createDataFrame(expected), ignore_row_order=True, ignore_nullable=True
-            )
-        summary = summarize_lake(settings)
-        assert summary.table_rows["reference.products"] == len(catalog.products)
-        assert summary.table_rows["bronze.sales_transactions"] == len(sales)
-    finally:
-        server.stop()
+    writer = DeltaRsWriter(settings)
+    bronze = writer.read_arrow(tables.BRONZE_SALES, ["value"])["value"].to_pylist()
+    assert Counter(bronze) == Counter(m.value for m in sales)
+    lines = sales_lines_table(expected_sales_lines(unique_valid_events(sales), set()))
+    for spec, expected in (
+        (tables.SILVER_SALES_LINES, lines),
+        (tables.SALES_BY_PRODUCT_MINUTE, gold_sales_by_product(lines)),
+    ):
+        actual = spark.createDataFrame(writer.read_arrow(spec, expected.column_names))
+        assert_df_equality(
+            actual, spark.createDataFrame(expected), ignore_row_order=True, ignore_nullable=True
+        )
+    summary = summarize_lake(settings)
+    assert summary.table_rows["reference.products"] == len(catalog.products)
+    assert summary.table_rows["bronze.sales_transactions"] == len(sales)
