@@ -107,17 +107,13 @@ def _clear_previous_demo(settings: Settings) -> None:
 def _wait_for_producer(producer: threading.Thread, running: list) -> None:
     while producer.is_alive():
         producer.join(timeout=1.0)
-        for stream in running:
-            if not stream.query.isActive:
-                raise RuntimeError(f"{stream.family} stream stopped: {stream.query.exception()}")
+        _raise_if_a_stream_stopped(running)
 
 
 def _wait_until_caught_up(running: list, report: Any, settings: Settings, timeout_s: float) -> None:
     """Caught up when every family's stream has read every record delivered to its topic."""
-    from spark_streaming.family_plans import plan_for
-
     expected = {
-        s.family: report.delivered_by_topic.get(settings.topic(plan_for(s.family).family), 0)
+        s.family: report.delivered_by_topic.get(settings.topic(s.processor.plan.family), 0)
         for s in running
     }
     deadline = time.monotonic() + timeout_s
@@ -126,12 +122,16 @@ def _wait_until_caught_up(running: list, report: Any, settings: Settings, timeou
         behind = {s.family: expected[s.family] - s.processor.input_rows_total for s in running}
         if all(v <= 0 for v in behind.values()):
             return
-        for stream in running:
-            if not stream.query.isActive:
-                raise RuntimeError(f"{stream.family} stream stopped: {stream.query.exception()}")
+        _raise_if_a_stream_stopped(running)
         if time.monotonic() > deadline:
             raise TimeoutError(f"streams did not catch up within {timeout_s:.0f}s: {behind}")
         if time.monotonic() - last_log > 5:
             log.info(kv("catching_up", **{f"{k}_behind": v for k, v in behind.items()}))
             last_log = time.monotonic()
         time.sleep(0.25)
+
+
+def _raise_if_a_stream_stopped(running: list) -> None:
+    for stream in running:
+        if not stream.query.isActive:
+            raise RuntimeError(f"{stream.family} stream stopped: {stream.query.exception()}")

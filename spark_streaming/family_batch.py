@@ -31,11 +31,6 @@ from spark_streaming.transforms import bronze, dedup, inventory, silver, validat
 
 log = logging.getLogger(__name__)
 
-INVENTORY_LEVELS_SCHEMA = (
-    "store_id int, product_id long, on_hand long, last_snapshot_at timestamp, "
-    "last_change_at timestamp, safety_stock int, is_below_safety_stock boolean, "
-    "updated_at timestamp"
-)
 LINEAGE = ["event_id", "event_time", "produced_at", "kafka_partition", "kafka_offset"]
 
 
@@ -184,7 +179,7 @@ class FamilyBatchProcessor:
             levels = inventory.inventory_levels(
                 silver_rows[tables.SILVER_INVENTORY_CHANGES],
                 silver_rows[tables.SILVER_INVENTORY_SNAPSHOTS],
-                self._frame(tables.INVENTORY_LEVELS, INVENTORY_LEVELS_SCHEMA),
+                self._frame(tables.INVENTORY_LEVELS, inventory.INVENTORY_LEVELS_SCHEMA),
                 self._products_frame(),
                 updated_at,
             )
@@ -206,13 +201,14 @@ class FamilyBatchProcessor:
         if self.state is None:
             self.state = EventTimeState(self.delay)
             specs = [spec for spec, _ in self.plan.silver]
-            for spec in specs:
-                times = self.writer.read_arrow(spec, ["event_time"])
-                if times is not None and times.num_rows:
-                    latest = max(t for t in times.column("event_time").to_pylist() if t)
-                    self.state.advance([("", latest, -1, -1)])
+            latest = [
+                t
+                for spec in specs
+                for t in _column(self.writer.read_arrow(spec, ["event_time"]), "event_time")
+                if t is not None
+            ]
+            self.state.max_event_time = max(latest, default=None)
             watermark = self.state.watermark
-            self.state.seen.clear()
             if watermark is not None:
                 where = f"event_time >= '{watermark.isoformat()}'"
                 for spec in specs:
@@ -281,6 +277,10 @@ class FamilyBatchProcessor:
                 return self.spark.createDataFrame([], "product_id long, safety_stock int")
             self._products = self.spark.createDataFrame(table).cache()
         return self._products
+
+
+def _column(table: pa.Table | None, name: str) -> list:
+    return [] if table is None else table.column(name).to_pylist()
 
 
 def _rows(table: pa.Table) -> list[tuple]:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import pyarrow as pa
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
+from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.streaming.datasource import (
     ReadAllAvailable,
     ReadLimit,
@@ -41,17 +42,8 @@ PartitionOffsets = dict[str, dict[str, int]]  # topic -> partition -> next offse
 Position = tuple[str, int]  # (topic, partition)
 StartingOffsets = Literal["earliest", "latest"] | PartitionOffsets
 
-ARROW_SCHEMA = pa.schema(
-    [
-        ("key", pa.binary()),
-        ("value", pa.binary()),
-        ("topic", pa.string()),
-        ("partition", pa.int32()),
-        ("offset", pa.int64()),
-        ("timestamp", pa.timestamp("us", tz="UTC")),
-        ("timestampType", pa.int32()),
-    ]
-)
+# Spark checks yielded batches against the declared schema type for type
+ARROW_SCHEMA = to_arrow_schema(KAFKA_SCHEMA, timezone="UTC")
 # librdkafka's timestamp types mapped to the Java client's ids that Spark reports
 _SPARK_TIMESTAMP_TYPE = {0: -1, 1: 0, 2: 1}
 _POLL_STEP_S = 0.1  # short consume() calls so gaps at a range's end cost one step

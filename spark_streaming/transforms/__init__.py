@@ -8,7 +8,7 @@ Nothing here reads or writes a table; the streaming jobs do the I/O.
 from __future__ import annotations
 
 from spark_streaming.transforms.bronze import to_bronze
-from spark_streaming.transforms.dedup import drop_duplicate_events, flag_late
+from spark_streaming.transforms.dedup import drop_records_at, flag_late
 from spark_streaming.transforms.gold import (
     FUNNEL_MERGE,
     SALES_BY_PRODUCT_MERGE,
@@ -33,7 +33,7 @@ __all__ = [
     "SALES_BY_PRODUCT_MERGE",
     "SALES_BY_STORE_MERGE",
     "clickstream_events",
-    "drop_duplicate_events",
+    "drop_records_at",
     "flag_late",
     "funnel_by_product_minute",
     "inventory_changes",

@@ -1,32 +1,19 @@
 """De-duplication by event_id and late-event flags.
 
 A producer retry or a replayed Kafka range resends an event with the same event_id;
-only its first copy may reach silver and gold.
+only its first copy may reach silver and gold. Which copies are duplicates is decided
+by `spark_streaming.event_time_state.EventTimeState.sort_out` from the batch's lineage
+(it must remember the ids anyway); this module removes them and flags late events.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from spark_streaming.transforms.literals import timestamp_literal
-
-_COPY_NUMBER = "_copy_number"
-
-
-def drop_duplicate_events(events: DataFrame, already_seen: DataFrame) -> DataFrame:
-    """One row per event_id: the copy read first (lowest kafka partition, offset), and
-    none whose event_id is in `already_seen` (event ids stored by earlier batches)."""
-    first_read = Window.partitionBy("event_id").orderBy("kafka_partition", "kafka_offset")
-    first_copies = (
-        events.withColumn(_COPY_NUMBER, F.row_number().over(first_read))
-        .where(F.col(_COPY_NUMBER) == 1)
-        .drop(_COPY_NUMBER)
-    )
-    seen_ids = already_seen.select("event_id")
-    return first_copies.join(seen_ids, on="event_id", how="left_anti").select(*events.columns)
 
 
 def flag_late(events: DataFrame, watermark: datetime | None) -> DataFrame:

@@ -22,6 +22,13 @@ from spark_streaming.transforms.literals import timestamp_literal
 
 KEYS = list(INVENTORY_LEVELS.keys)
 
+# What inventory_levels returns, also the shape of an empty gold table before its first batch
+INVENTORY_LEVELS_SCHEMA = (
+    "store_id int, product_id long, on_hand long, last_snapshot_at timestamp, "
+    "last_change_at timestamp, safety_stock int, is_below_safety_stock boolean, "
+    "updated_at timestamp"
+)
+
 # The function returns complete rows, so a match simply takes the new row
 INVENTORY_LEVELS_MERGE = MergeSpec(keys=INVENTORY_LEVELS.keys)
 

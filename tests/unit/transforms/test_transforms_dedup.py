@@ -5,7 +5,7 @@ from datetime import datetime
 from chispa import assert_df_equality
 from transforms_support import utc
 
-from spark_streaming.transforms.dedup import drop_duplicate_events, flag_late
+from spark_streaming.transforms.dedup import drop_records_at, flag_late
 
 EVENTS_SCHEMA = (
     "event_id string, event_time timestamp, kafka_partition int, kafka_offset long, note string"
@@ -13,7 +13,7 @@ EVENTS_SCHEMA = (
 AT = utc("2026-03-02 08:00:00")
 
 
-def test_keeps_the_first_read_copy_and_drops_events_seen_before(spark):
+def test_drops_exactly_the_records_at_the_given_positions(spark):
     events = spark.createDataFrame(
         [
             ("a", AT, 0, 5, "resent"),
@@ -21,27 +21,26 @@ def test_keeps_the_first_read_copy_and_drops_events_seen_before(spark):
             ("a", AT, 1, 1, "other partition"),
             ("b", AT, 1, 2, "only copy"),
             ("c", AT, 0, 9, "stored by an earlier batch"),
-            ("d", AT, 1, 0, "other partition"),
-            ("d", AT, 0, 7, "first"),
         ],
         EVENTS_SCHEMA,
     )
-    already_seen = spark.createDataFrame([("c",), ("c",), ("x",)], "event_id string")
+    positions = spark.createDataFrame(
+        [(0, 5), (1, 1), (0, 9), (2, 0)], "kafka_partition int, kafka_offset long"
+    )
 
-    actual = drop_duplicate_events(events, already_seen)
+    actual = drop_records_at(events, positions)
 
     expected = spark.createDataFrame(
-        [("a", AT, 0, 3, "first"), ("b", AT, 1, 2, "only copy"), ("d", AT, 0, 7, "first")],
-        EVENTS_SCHEMA,
+        [("a", AT, 0, 3, "first"), ("b", AT, 1, 2, "only copy")], EVENTS_SCHEMA
     )
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
 
-def test_nothing_is_dropped_when_nothing_was_seen(spark):
+def test_nothing_is_dropped_when_there_are_no_positions(spark):
     events = spark.createDataFrame([("a", AT, 0, 1, "x"), ("b", AT, 0, 2, "y")], EVENTS_SCHEMA)
-    nothing = spark.createDataFrame([], "event_id string")
+    nothing = spark.createDataFrame([], "kafka_partition int, kafka_offset long")
 
-    actual = drop_duplicate_events(events, nothing)
+    actual = drop_records_at(events, nothing)
 
     assert_df_equality(actual, events, ignore_row_order=True, ignore_nullable=True)
 
