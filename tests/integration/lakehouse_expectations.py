@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import duckdb
 import pyarrow as pa
+from chispa import assert_df_equality
 
 from producer.malformed import MALFORMED_KINDS
 from producer.messages import OutboundMessage
@@ -271,3 +272,11 @@ def wait_until(predicate, timeout_s: float, what: str, poll_s: float = 0.5) -> N
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout_s}s waiting for {what}")
         time.sleep(poll_s)
+
+
+def assert_table_equals(spark, writer, spec, expected: pa.Table) -> None:
+    """The lake table, restricted to the expected columns, equals `expected` as a whole."""
+    actual = spark.createDataFrame(writer.read_arrow(spec, expected.column_names))
+    assert_df_equality(
+        actual, spark.createDataFrame(expected), ignore_row_order=True, ignore_nullable=True
+    )

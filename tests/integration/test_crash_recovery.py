@@ -10,8 +10,8 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
-from chispa import assert_df_equality
 from lakehouse_expectations import (
+    assert_table_equals,
     expected_sales_lines,
     gold_sales_by_product,
     gold_sales_by_store,
@@ -111,9 +111,6 @@ def test_restart_after_a_crash_between_delta_and_spark_commits(spark, crash_afte
         (tables.SALES_BY_PRODUCT_MINUTE, gold_sales_by_product(lines)),
         (tables.SALES_BY_STORE_MINUTE, gold_sales_by_store(lines)),
     ):
-        actual = spark.createDataFrame(writer.read_arrow(spec, expected.column_names))
-        assert_df_equality(
-            actual, spark.createDataFrame(expected), ignore_row_order=True, ignore_nullable=True
-        )
+        assert_table_equals(spark, writer, spec, expected)
     batches = writer.read_arrow(tables.STREAM_BATCHES, ["batch_id"])["batch_id"].to_pylist()
     assert len(batches) == len(set(batches)) > 2

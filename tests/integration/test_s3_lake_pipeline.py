@@ -7,8 +7,8 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
-from chispa import assert_df_equality
 from lakehouse_expectations import (
+    assert_table_equals,
     expected_sales_lines,
     gold_sales_by_product,
     sales_lines_table,
@@ -74,10 +74,7 @@ def test_sales_stream_writes_its_lake_to_s3(spark, s3_lake, tmp_path):
         (tables.SILVER_SALES_LINES, lines),
         (tables.SALES_BY_PRODUCT_MINUTE, gold_sales_by_product(lines)),
     ):
-        actual = spark.createDataFrame(writer.read_arrow(spec, expected.column_names))
-        assert_df_equality(
-            actual, spark.createDataFrame(expected), ignore_row_order=True, ignore_nullable=True
-        )
+        assert_table_equals(spark, writer, spec, expected)
     summary = summarize_lake(settings)
     assert summary.table_rows["reference.products"] == len(catalog.products)
     assert summary.table_rows["bronze.sales_transactions"] == len(sales)

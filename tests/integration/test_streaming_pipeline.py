@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pytest
-from chispa import assert_df_equality
 from lakehouse_expectations import (
+    assert_table_equals,
     clicks_table,
     expected_quarantine,
     expected_sales_lines,
@@ -105,10 +105,6 @@ def caught_up(running, settings: Settings, messages: list[OutboundMessage]) -> b
     return all(by_family[f.name] >= sent[settings.topic(f)] for f in FAMILIES)
 
 
-def read(spark, writer: DeltaRsWriter, spec, columns=None):
-    return spark.createDataFrame(writer.read_arrow(spec, columns))
-
-
 def last_event_time(messages: list[OutboundMessage]) -> datetime:
     return max(
         ts(json.loads(m.value)["event_time"]) for m in messages if m.fault not in MALFORMED_KINDS
@@ -174,19 +170,13 @@ def test_quarantine_holds_exactly_the_malformed_records_with_reasons(pipeline_ru
 def test_silver_sales_lines_are_exactly_the_unique_valid_sales(spark, pipeline_run):
     settings, sent, late_ids = pipeline_run
     expected = sales_lines_table(expected_sales_lines(unique_valid_events(sent), late_ids))
-    actual = read(spark, DeltaRsWriter(settings), tables.SILVER_SALES_LINES, expected.column_names)
-    assert_df_equality(
-        actual, spark.createDataFrame(expected), ignore_row_order=True, ignore_nullable=True
-    )
+    assert_table_equals(spark, DeltaRsWriter(settings), tables.SILVER_SALES_LINES, expected)
 
 
 def test_silver_clickstream_is_exactly_the_unique_valid_clicks(spark, pipeline_run):
     settings, sent, late_ids = pipeline_run
     expected = clicks_table(unique_valid_events(sent), late_ids)
-    actual = read(spark, DeltaRsWriter(settings), tables.SILVER_CLICKSTREAM, expected.column_names)
-    assert_df_equality(
-        actual, spark.createDataFrame(expected), ignore_row_order=True, ignore_nullable=True
-    )
+    assert_table_equals(spark, DeltaRsWriter(settings), tables.SILVER_CLICKSTREAM, expected)
 
 
 def test_silver_inventory_is_exactly_the_unique_valid_changes_and_counts(spark, pipeline_run):
@@ -197,10 +187,7 @@ def test_silver_inventory_is_exactly_the_unique_valid_changes_and_counts(spark, 
         (tables.SILVER_INVENTORY_CHANGES, changes),
         (tables.SILVER_INVENTORY_SNAPSHOTS, counts),
     ):
-        actual = read(spark, writer, spec, expected.column_names)
-        assert_df_equality(
-            actual, spark.createDataFrame(expected), ignore_row_order=True, ignore_nullable=True
-        )
+        assert_table_equals(spark, writer, spec, expected)
 
 
 def test_late_events_stay_in_silver_flagged_and_counted(pipeline_run):
@@ -230,10 +217,7 @@ def test_duplicates_are_counted(pipeline_run):
 
 def _gold(spark, settings, spec, expected: pa.Table):
     assert expected.num_rows > 0
-    actual = read(spark, DeltaRsWriter(settings), spec, expected.column_names)
-    assert_df_equality(
-        actual, spark.createDataFrame(expected), ignore_row_order=True, ignore_nullable=True
-    )
+    assert_table_equals(spark, DeltaRsWriter(settings), spec, expected)
 
 
 def test_gold_sales_by_product_minute_matches_duckdb(spark, pipeline_run):
