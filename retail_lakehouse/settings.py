@@ -59,14 +59,27 @@ class Settings(BaseSettings):
     producer_seed: int = 42
     producer_rate: float = Field(0.0, ge=0, description="events/s; 0 means as fast as possible")
 
-    # Snowflake (used by the loaders and the DAG)
+    # Snowflake (the loaders, dbt, the DAG and the dashboard). With neither
+    # SNOWFLAKE_ACCOUNT nor SNOWFLAKE_HOST set, everything runs against the fakesnow
+    # emulator in-process, keeping its DuckDB files under WAREHOUSE_EMULATOR_PATH.
     snowflake_account: str | None = None
     snowflake_user: str | None = None
     snowflake_password: SecretStr | None = None
     snowflake_role: str | None = None
     snowflake_warehouse: str | None = None
-    snowflake_database: str | None = None
+    snowflake_database: str = "LAKEHOUSE"
     snowflake_schema: str = "RETAIL"
+    snowflake_analytics_schema: str = "ANALYTICS"
+    # a Snowflake-protocol server at host:port, e.g. the compose stack's fakesnow server
+    snowflake_host: str | None = None
+    snowflake_port: int | None = None
+    snowflake_protocol: Literal["https", "http"] = "https"
+    warehouse_emulator_path: str = "warehouse_data"
+
+    @property
+    def uses_warehouse_emulator(self) -> bool:
+        """True when no Snowflake account or host is configured: use in-process fakesnow."""
+        return not (self.snowflake_account or self.snowflake_host)
 
     @property
     def resolved_lake_root(self) -> str:

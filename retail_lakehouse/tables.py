@@ -20,10 +20,21 @@ class TableSpec:
     keys: tuple[str, ...] = ()
     partition_by: tuple[str, ...] = ()
     family: str | None = None
+    # the natural key a warehouse MERGE matches on, for tables the lake only appends to
+    warehouse_keys: tuple[str, ...] = ()
 
     @property
     def qualified_name(self) -> str:
         return f"{self.layer}.{self.name}"
+
+    @property
+    def warehouse_name(self) -> str:
+        """The landed table's name in SNOWFLAKE_SCHEMA, e.g. SILVER_SALES_LINES."""
+        return f"{self.layer}_{self.name}".upper()
+
+    @property
+    def natural_keys(self) -> tuple[str, ...]:
+        return self.keys or self.warehouse_keys
 
 
 def _bronze(family: str, name: str) -> TableSpec:
@@ -73,6 +84,7 @@ QUARANTINE = TableSpec(
     "silver",
     "quarantine_events",
     "Records that failed parsing or validation: raw payload, reason code and detail.",
+    warehouse_keys=("topic", "partition", "offset"),
 )
 
 SALES_BY_PRODUCT_MINUTE = TableSpec(
@@ -149,3 +161,240 @@ def by_name(qualified_name: str) -> TableSpec:
 
 def table_uri(lake_root: str, spec: TableSpec) -> str:
     return f"{lake_root.rstrip('/')}/{spec.layer}/{spec.name}"
+
+
+# --- The warehouse -------------------------------------------------------------
+# The loaders land these lake tables in SNOWFLAKE_DATABASE.SNOWFLAKE_SCHEMA under
+# `spec.warehouse_name`; bronze stays in the lake.
+WAREHOUSE_TABLES: tuple[TableSpec, ...] = tuple(
+    spec for spec in ALL_TABLES if spec.layer != "bronze"
+)
+
+# What the loader keeps about itself in SNOWFLAKE_SCHEMA: the last Delta version
+# loaded per table, written in the same transaction as that table's rows.
+LOADER_STATE_TABLE = "LOADER_STATE"
+
+
+@dataclass(frozen=True)
+class MartSpec:
+    """A dbt mart in SNOWFLAKE_ANALYTICS_SCHEMA: what the dashboard and exports read."""
+
+    name: str
+    description: str
+    grain: tuple[str, ...]
+    columns: tuple[str, ...]
+
+    @property
+    def warehouse_name(self) -> str:
+        return self.name.upper()
+
+
+DAILY_KPIS = MartSpec(
+    "fct_daily_kpis",
+    "One row per sales date: orders, units, revenue, average order value, distinct "
+    "customers, and the produce-to-gold latency of the batches that carried that day.",
+    grain=("kpi_date",),
+    columns=(
+        "kpi_date",
+        "orders",
+        "units",
+        "revenue_usd",
+        "avg_order_value_usd",
+        "distinct_customers",
+        "streaming_latency_ms",
+    ),
+)
+PRODUCT_SALES_DAILY = MartSpec(
+    "fct_product_sales_daily",
+    "Orders, units and revenue per product per day.",
+    grain=("sales_date", "product_id"),
+    columns=(
+        "sales_date",
+        "product_id",
+        "product_name",
+        "category_code",
+        "brand",
+        "orders",
+        "units",
+        "revenue_usd",
+    ),
+)
+PRODUCT_SALES_HOURLY = MartSpec(
+    "fct_product_sales_hourly",
+    "Orders, units and revenue per product per hour.",
+    grain=("sales_hour", "product_id"),
+    columns=(
+        "sales_hour",
+        "product_id",
+        "product_name",
+        "category_code",
+        "brand",
+        "orders",
+        "units",
+        "revenue_usd",
+    ),
+)
+PRODUCT_SALES_MINUTE = MartSpec(
+    "fct_product_sales_minute",
+    "The streaming gold windows per product per minute, for 'the last minutes' views "
+    "(incremental).",
+    grain=("window_start", "product_id"),
+    columns=(
+        "window_start",
+        "window_end",
+        "product_id",
+        "product_name",
+        "orders",
+        "units",
+        "revenue_usd",
+    ),
+)
+STORE_SALES_DAILY = MartSpec(
+    "fct_store_sales_daily",
+    "Orders, units, revenue and average order value per store and channel per day.",
+    grain=("sales_date", "store_id", "channel"),
+    columns=(
+        "sales_date",
+        "store_id",
+        "store_name",
+        "channel",
+        "orders",
+        "units",
+        "revenue_usd",
+        "avg_order_value_usd",
+    ),
+)
+STORE_SALES_HOURLY = MartSpec(
+    "fct_store_sales_hourly",
+    "Orders, units, revenue and average order value per store and channel per hour.",
+    grain=("sales_hour", "store_id", "channel"),
+    columns=(
+        "sales_hour",
+        "store_id",
+        "store_name",
+        "channel",
+        "orders",
+        "units",
+        "revenue_usd",
+        "avg_order_value_usd",
+    ),
+)
+INVENTORY_HEALTH = MartSpec(
+    "fct_inventory_health",
+    "Current stock per store and product, days of supply from the last 7 days of "
+    "sales, a projected sell-through date, and a rank where 1 is the lowest stock.",
+    grain=("store_id", "product_id"),
+    columns=(
+        "store_id",
+        "store_name",
+        "product_id",
+        "product_name",
+        "on_hand",
+        "safety_stock",
+        "is_below_safety_stock",
+        "units_sold_last_7d",
+        "avg_daily_units_last_7d",
+        "days_of_supply",
+        "projected_sell_through_date",
+        "low_stock_rank",
+    ),
+)
+CUSTOMER_LIFETIME_VALUE = MartSpec(
+    "fct_customer_lifetime_value",
+    "Per known customer: orders, units, revenue, first and last purchase, average basket.",
+    grain=("customer_id",),
+    columns=(
+        "customer_id",
+        "orders",
+        "units",
+        "revenue_usd",
+        "first_purchase_at",
+        "last_purchase_at",
+        "avg_basket_usd",
+    ),
+)
+AOV_BY_DISCOUNT_BAND = MartSpec(
+    "fct_aov_by_discount_band",
+    "Orders, revenue and average order value per discount band of the order.",
+    grain=("discount_band",),
+    columns=("discount_band", "orders", "revenue_usd", "avg_order_value_usd"),
+)
+FUNNEL_BY_PRODUCT = MartSpec(
+    "fct_funnel_by_product",
+    "Views, carts, removes and purchases per product, with conversion and cart "
+    "abandonment rates.",
+    grain=("product_id",),
+    columns=(
+        "product_id",
+        "product_name",
+        "category_code",
+        "views",
+        "carts",
+        "removes",
+        "purchases",
+        "view_to_cart_rate",
+        "cart_to_purchase_rate",
+        "conversion_rate",
+        "cart_abandonment_rate",
+    ),
+)
+FUNNEL_BY_CATEGORY = MartSpec(
+    "fct_funnel_by_category",
+    "The same funnel per category.",
+    grain=("category_code",),
+    columns=(
+        "category_code",
+        "views",
+        "carts",
+        "removes",
+        "purchases",
+        "view_to_cart_rate",
+        "cart_to_purchase_rate",
+        "conversion_rate",
+        "cart_abandonment_rate",
+    ),
+)
+PIPELINE_HEALTH = MartSpec(
+    "fct_pipeline_health",
+    "Per streaming query: batches, rows, late, duplicate and quarantined events, "
+    "produce-to-gold latency, the last batch and the last warehouse load.",
+    grain=("query_name",),
+    columns=(
+        "query_name",
+        "family",
+        "batches",
+        "input_rows",
+        "late_events",
+        "duplicate_events",
+        "quarantined_rows",
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "last_batch_at",
+        "last_loaded_at",
+    ),
+)
+
+ALL_MARTS: tuple[MartSpec, ...] = (
+    DAILY_KPIS,
+    PRODUCT_SALES_DAILY,
+    PRODUCT_SALES_HOURLY,
+    PRODUCT_SALES_MINUTE,
+    STORE_SALES_DAILY,
+    STORE_SALES_HOURLY,
+    INVENTORY_HEALTH,
+    CUSTOMER_LIFETIME_VALUE,
+    AOV_BY_DISCOUNT_BAND,
+    FUNNEL_BY_PRODUCT,
+    FUNNEL_BY_CATEGORY,
+    PIPELINE_HEALTH,
+)
+
+# `outputs/aggregates_daily.csv`: the daily KPIs as the DAG and mock/run_batch_kpis.py export them
+AGGREGATES_DAILY_COLUMNS: tuple[str, ...] = (
+    "date",
+    "orders",
+    "revenue_usd",
+    "avg_order_value_usd",
+    "units",
+    "streaming_latency_ms",
+)

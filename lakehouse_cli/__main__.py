@@ -1,0 +1,3 @@
+from lakehouse_cli.main import app
+
+app()
