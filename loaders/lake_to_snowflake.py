@@ -216,10 +216,11 @@ def _preflight(
             plans.append((spec, Target(database, schema, name, (), ()), None))
             continue
         try:
-            columns = tuple(landed_columns(table_schema(table)))
+            schema_ = table_schema(table)
+            for lake_field in schema_:
+                validated(lake_field.name, what="lake column")
+            columns = tuple(landed_columns(schema_))
             keys = tuple(validated(k, what="key column") for k in spec.natural_keys)
-            for column in columns:
-                validated(column.name, what=f"column of {spec.qualified_name}")
         except (BadIdentifierError, UnsupportedTypeError) as error:
             raise LoadError(
                 f"{spec.qualified_name}: cannot land in Snowflake: {error}; nothing was loaded"
