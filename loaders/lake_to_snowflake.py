@@ -208,7 +208,7 @@ def _preflight(
 ) -> list[tuple[TableSpec, Target, Any]]:
     """Every table's landing plan, or a LoadError before anything is written."""
     existing = upsert.landed_columns(conn, database, schema)
-    plans = []
+    plans: list[tuple[TableSpec, Target, Any]] = []
     for spec in specs:
         table = open_table(settings, spec)
         name = validated(spec.warehouse_name, what="table name")
