@@ -131,6 +131,8 @@ def load_lake(
     settings: Settings, *, tables: Iterable[str] | None = None, progress: bool = True
 ) -> LoadReport:
     """Bring every selected landed table up to its lake table's current Delta version."""
+    from snowflake.connector import errors
+
     specs = select_tables(tables)
     database, schema = _landing(settings)
     report = LoadReport()
@@ -143,10 +145,24 @@ def load_lake(
             if table is None:
                 report.tables.append(TableLoad(spec.qualified_name, target.table, None, None))
                 continue
-            upsert.ensure_table(conn, target)
             changes = changes_since(settings, spec, table, versions.get(spec.qualified_name))
-            report.tables.append(_load_table(conn, settings, target, changes, progress))
+            try:
+                upsert.ensure_table(conn, target)
+                report.tables.append(_load_table(conn, settings, target, changes, progress))
+            except errors.Error as error:
+                raise LoadError(_statement_failure(spec, report, error)) from None
     return report
+
+
+def _statement_failure(spec: TableSpec, report: LoadReport, error: Any) -> str:
+    """A SQL error during one table's load: that table was rolled back."""
+    done = ", ".join(t.table for t in report.tables if t.status == "loaded") or "none"
+    first_line = str(getattr(error, "msg", "") or type(error).__name__).splitlines()[0][:200]
+    return (
+        f"{spec.qualified_name}: Snowflake rejected the load (errno "
+        f"{getattr(error, 'errno', None)}: {first_line}); this table was rolled back "
+        f"(tables already committed: {done}); fix the cause and rerun `lakehouse load`"
+    )
 
 
 def _landing(settings: Settings) -> tuple[str, str]:
