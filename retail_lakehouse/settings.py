@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     snowflake_port: int | None = None
     snowflake_protocol: Literal["https", "http"] = "https"
     warehouse_emulator_path: str = "warehouse_data"
+    # where dbt writes its target/ and logs/ (default: git-ignored folders inside dbt/)
+    dbt_artifacts_path: str | None = None
 
     @property
     def uses_warehouse_emulator(self) -> bool:
