@@ -166,8 +166,9 @@ def _report(result: Any, elapsed_s: float) -> KpiBuildReport:
             counts[f"{kind}_passed"] += 1
         elif status in _FAILED:
             counts[f"{kind}_failed"] += 1
-            first_line = (node_result.message or "").strip().splitlines()[:1]
-            failures.append(f"{node_result.node.unique_id}: {' '.join(first_line)}")
+            # dbt's first line names the node, the second says what went wrong
+            lines = [line.strip() for line in (node_result.message or "").splitlines()]
+            failures.append(f"{node_result.node.unique_id}: {' '.join(lines[:2])}")
         elif status == "skipped":
             counts["skipped"] += 1
         elif status == "warn":
