@@ -8,15 +8,11 @@ landed silver facts, compared as whole frames.
 
 from __future__ import annotations
 
-import sys
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 
 import pandas as pd
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
 from landed_warehouse import landed_tables, seed_warehouse, simulate
 
 from loaders.kpi_models import KpiBuildReport, KpiModelsError, build_kpi_models
