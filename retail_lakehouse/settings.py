@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     snowflake_port: int | None = None
     snowflake_protocol: Literal["https", "http"] = "https"
     warehouse_emulator_path: str = "warehouse_data"
+    # where dbt writes its target/ and logs/ (default: git-ignored folders inside dbt/)
+    dbt_artifacts_path: str | None = None
     # seconds to wait for a Snowflake login before giving up (and for the network after)
     snowflake_login_timeout: int = Field(30, ge=1)
     # how the loaders stage a chunk: write_pandas (Parquet PUT/COPY, the fast path on a real
