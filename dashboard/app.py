@@ -34,6 +34,10 @@ REFRESH_SECONDS = 10
 PAGE_CACHE_SECONDS = 30
 
 
+# what a number shows when the mart has no value for it
+NO_VALUE = "n/a"
+
+
 class WarehouseUnavailable(Exception):
     """The warehouse could not be reached or read; the message says what to do."""
 
@@ -70,16 +74,16 @@ def read_recent() -> pd.DataFrame | None:
 
 
 def money(value: float | None, decimals: int = 2) -> str:
-    return "–" if value is None or pd.isna(value) else f"${value:,.{decimals}f}"
+    return NO_VALUE if value is None or pd.isna(value) else f"${value:,.{decimals}f}"
 
 
 def count(value: float | None) -> str:
-    return "–" if value is None or pd.isna(value) else f"{int(value):,}"
+    return NO_VALUE if value is None or pd.isna(value) else f"{int(value):,}"
 
 
 def timestamp(value: Any) -> str:
     if value is None or pd.isna(value):
-        return "–"
+        return NO_VALUE
     return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
@@ -112,32 +116,28 @@ def kpi_section(present: set[str], frames: dict[str, pd.DataFrame]) -> None:
         "the warehouse: the demo runs on simulated clocks, so the page follows the data, "
         "not the wall clock. Deltas compare with the day before."
     )
+    daily = frames.get(queries.DAILY_TREND.title)
     cards = [
-        ("kpi-orders", "Orders", count(kpis.orders), kpis.orders, prev and prev.orders, "count"),
-        (
-            "kpi-revenue",
-            "Revenue",
-            money(kpis.revenue_usd),
-            kpis.revenue_usd,
-            prev and prev.revenue_usd,
-            "money",
-        ),
-        (
-            "kpi-aov",
-            "Average order value",
-            money(kpis.avg_order_value_usd),
-            kpis.avg_order_value_usd,
-            prev and prev.avg_order_value_usd,
-            "money",
-        ),
-        ("kpi-units", "Units sold", count(kpis.units), kpis.units, prev and prev.units, "count"),
+        ("kpi-orders", "Orders", count(kpis.orders), "orders"),
+        ("kpi-revenue", "Revenue", money(kpis.revenue_usd), "revenue_usd"),
+        ("kpi-aov", "Average order value", money(kpis.avg_order_value_usd), "avg_order_value_usd"),
+        ("kpi-units", "Units sold", count(kpis.units), "units"),
     ]
-    for column, (key, label, shown, value, before, fmt) in zip(
-        st.columns(len(cards)), cards, strict=True
-    ):
+    for column, (key, label, shown, field) in zip(st.columns(len(cards)), cards, strict=True):
+        today_value = float(getattr(kpis, field))
+        before = float(getattr(prev, field)) if prev is not None else None
+        fmt = "money" if field.endswith("_usd") else "count"
+        trend = list(daily[field].astype(float)) if daily is not None and len(daily) > 1 else None
         # the keyed container gives each number a stable selector: .st-key-kpi-orders
-        with column, st.container(key=key, border=True):
-            st.metric(label, shown, _delta(value, before, fmt))
+        with column, st.container(key=key):
+            st.metric(
+                label,
+                shown,
+                _delta(today_value, before, fmt),
+                border=True,
+                chart_data=trend,
+                chart_type="area",
+            )
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
@@ -156,7 +156,7 @@ def recent_sales_section() -> None:
         st.info("No sales in the last minutes.")
         return
     shaped = queries.top_products_with_other(frame)
-    st.altair_chart(charts.recent_product_sales(shaped), use_container_width=True)
+    st.altair_chart(charts.recent_product_sales(shaped), width="stretch")
     newest = pd.Timestamp(frame["window_start"].max())
     st.caption(
         f"Newest minute {newest:%H:%M} UTC (simulated clock) · "
@@ -170,7 +170,7 @@ def daily_section(present: set[str], frames: dict[str, pd.DataFrame]) -> None:
     st.subheader("Revenue and orders per day")
     if missing_notice(present, panel):
         return
-    st.altair_chart(charts.daily_revenue(frames[panel.title]), use_container_width=True)
+    st.altair_chart(charts.daily_revenue(frames[panel.title]), width="stretch")
 
 
 def stores_section(present: set[str], frames: dict[str, pd.DataFrame]) -> None:
@@ -179,15 +179,13 @@ def stores_section(present: set[str], frames: dict[str, pd.DataFrame]) -> None:
     with left:
         st.subheader(f"Revenue per store, last {queries.STORE_DAYS} days")
         if not missing_notice(present, queries.STORE_DAILY):
-            st.altair_chart(
-                charts.store_daily(frames[queries.STORE_DAILY.title]), use_container_width=True
-            )
+            st.altair_chart(charts.store_daily(frames[queries.STORE_DAILY.title]), width="stretch")
     with right:
         st.subheader("Revenue per store and hour, latest day")
         if not missing_notice(present, queries.STORE_HOURLY):
             st.altair_chart(
                 charts.store_hourly_heatmap(frames[queries.STORE_HOURLY.title]),
-                use_container_width=True,
+                width="stretch",
             )
 
 
@@ -198,23 +196,25 @@ def customers_section(present: set[str], frames: dict[str, pd.DataFrame]) -> Non
         st.subheader("Funnel conversion")
         if not missing_notice(present, queries.FUNNEL_TOTALS):
             steps = queries.funnel_steps(frames[queries.FUNNEL_TOTALS.title])
-            st.altair_chart(charts.funnel(steps), use_container_width=True)
+            st.altair_chart(charts.funnel(steps), width="stretch")
             st.dataframe(
                 frames[queries.FUNNEL_BY_CATEGORY.title],
+                column_order=(
+                    "category_code",
+                    "views",
+                    "carts",
+                    "purchases",
+                    "conversion_rate",
+                    "cart_abandonment_rate",
+                ),
                 hide_index=True,
-                use_container_width=True,
+                width="stretch",
                 height=210,
                 column_config={
                     "category_code": "Category",
                     "views": st.column_config.NumberColumn("Views", format="%d"),
                     "carts": st.column_config.NumberColumn("Carts", format="%d"),
                     "purchases": st.column_config.NumberColumn("Purchases", format="%d"),
-                    "view_to_cart_rate": st.column_config.NumberColumn(
-                        "View→cart", format="percent"
-                    ),
-                    "cart_to_purchase_rate": st.column_config.NumberColumn(
-                        "Cart→purchase", format="percent"
-                    ),
                     "conversion_rate": st.column_config.NumberColumn(
                         "Conversion", format="percent"
                     ),
@@ -228,7 +228,7 @@ def customers_section(present: set[str], frames: dict[str, pd.DataFrame]) -> Non
         if not missing_notice(present, queries.AOV_BY_DISCOUNT):
             st.altair_chart(
                 charts.aov_by_discount(frames[queries.AOV_BY_DISCOUNT.title]),
-                use_container_width=True,
+                width="stretch",
             )
         st.subheader("Customer lifetime value")
         if not missing_notice(present, queries.CUSTOMER_LIFETIME_VALUE):
@@ -238,7 +238,7 @@ def customers_section(present: set[str], frames: dict[str, pd.DataFrame]) -> Non
             a.metric("Known customers", count(summary["customers"]))
             b.metric("Median lifetime revenue", money(summary["median_usd"]))
             c.metric("90th percentile", money(summary["p90_usd"]))
-            st.altair_chart(charts.clv_histogram(clv), use_container_width=True)
+            st.altair_chart(charts.clv_histogram(clv), width="stretch")
 
 
 def inventory_section(present: set[str], frames: dict[str, pd.DataFrame]) -> None:
@@ -251,7 +251,8 @@ def inventory_section(present: set[str], frames: dict[str, pd.DataFrame]) -> Non
     st.dataframe(
         frame,
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
+        height=(len(frame) + 1) * 35 + 3,  # all rows, no inner scrolling
         column_config={
             "low_stock_rank": st.column_config.NumberColumn("Rank", format="%d"),
             "store_name": "Store",
@@ -278,43 +279,55 @@ def health_section(present: set[str], frames: dict[str, pd.DataFrame]) -> None:
     summary = queries.health_summary(frame)
     latency = summary["latency_p95_ms"]
     cells = st.columns(4)
-    with cells[0], st.container(key="health-latency", border=True):
+    with cells[0], st.container(key="health-latency"):
         st.metric(
             "End-to-end latency p95",
-            "–" if latency is None else f"{latency / 1000:,.2f} s",
+            NO_VALUE if latency is None else f"{latency / 1000:,.2f} s",
             help="Produce time to row in the gold table, worst streaming query.",
+            border=True,
         )
-    with cells[1], st.container(key="health-last-load", border=True):
-        st.metric("Last warehouse load", timestamp(summary["last_loaded_at"]))
-    with cells[2], st.container(key="health-late", border=True):
-        st.metric("Late events", count(summary["late_events"]))
-    with cells[3], st.container(key="health-quarantined", border=True):
-        st.metric("Quarantined events", count(summary["quarantined_rows"]))
-    table_col, trend_col = st.columns([3, 2])
-    with table_col:
-        st.dataframe(
-            frame,
-            hide_index=True,
-            use_container_width=True,
-            column_config={
-                "query_name": "Query",
-                "family": "Events",
-                "batches": st.column_config.NumberColumn("Batches", format="%d"),
-                "input_rows": st.column_config.NumberColumn("Rows", format="%d"),
-                "late_events": st.column_config.NumberColumn("Late", format="%d"),
-                "duplicate_events": st.column_config.NumberColumn("Duplicates", format="%d"),
-                "quarantined_rows": st.column_config.NumberColumn("Quarantined", format="%d"),
-                "latency_p50_ms": st.column_config.NumberColumn("p50 ms", format="%d"),
-                "latency_p95_ms": st.column_config.NumberColumn("p95 ms", format="%d"),
-                "last_batch_at": st.column_config.DatetimeColumn("Last batch"),
-                "last_loaded_at": st.column_config.DatetimeColumn("Last load"),
-            },
+    with cells[1], st.container(key="health-last-load"):
+        loaded = summary["last_loaded_at"]
+        st.metric(
+            "Last warehouse load" + ("" if loaded is None else f", {pd.Timestamp(loaded):%b %d}"),
+            NO_VALUE if loaded is None else f"{pd.Timestamp(loaded):%H:%M:%S} UTC",
+            help=f"Newest load of any lake table into the warehouse: {timestamp(loaded)}",
+            border=True,
         )
+    with cells[2], st.container(key="health-late"):
+        st.metric("Late events", count(summary["late_events"]), border=True)
+    with cells[3], st.container(key="health-quarantined"):
+        st.metric("Quarantined events", count(summary["quarantined_rows"]), border=True)
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "query_name": "Query",
+            "family": "Events",
+            "batches": st.column_config.NumberColumn("Batches", format="%d"),
+            "input_rows": st.column_config.NumberColumn("Rows", format="%d"),
+            "late_events": st.column_config.NumberColumn("Late", format="%d"),
+            "duplicate_events": st.column_config.NumberColumn("Duplicates", format="%d"),
+            "quarantined_rows": st.column_config.NumberColumn("Quarantined", format="%d"),
+            "latency_p50_ms": st.column_config.NumberColumn("p50 ms", format="%d"),
+            "latency_p95_ms": st.column_config.NumberColumn("p95 ms", format="%d"),
+            "last_batch_at": st.column_config.DatetimeColumn("Last batch"),
+            "last_loaded_at": st.column_config.DatetimeColumn("Last load"),
+        },
+    )
+    trend_col, events_col = st.columns(2)
     with trend_col:
+        st.subheader("Latency per day")
         daily = frames.get(queries.DAILY_TREND.title)
         if daily is not None and daily["streaming_latency_ms"].notna().any():
-            st.caption("Daily median of the batches' p95 latency")
-            st.altair_chart(charts.daily_latency(daily), use_container_width=True)
+            st.altair_chart(charts.daily_latency(daily), width="stretch")
+            st.caption("Median over the day's micro-batches of their p95 produce-to-gold latency.")
+        else:
+            st.info("No latency measured yet.")
+    with events_col:
+        st.subheader("Late and quarantined events per query")
+        st.altair_chart(charts.problem_events(queries.problem_events(frame)), width="stretch")
 
 
 def main() -> None:
@@ -334,7 +347,7 @@ def main() -> None:
             "local warehouse, then reload this page."
         )
         st.stop()
-    if not queries.missing_marts(present, ()) and not (present & {m.name for m in ALL_MARTS}):
+    if not present & {mart.name for mart in ALL_MARTS}:
         st.info(
             f"The warehouse has no dbt marts yet in schema "
             f"`{settings.snowflake_analytics_schema}`. Run `make demo` (events → Kafka → "

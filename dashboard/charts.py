@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import altair as alt
 import pandas as pd
 
+# what the builders return: a plain chart or a layered one
+AnyChart = alt.Chart | alt.LayerChart | alt.FacetChart
+
 # One palette for the page, so a store or product keeps its colour between charts.
-CATEGORY_SCHEME = "tableau10"
+CATEGORY_SCHEME: Literal["tableau10"] = "tableau10"
 ACCENT = "#1f6feb"
 MONEY = "$,.2f"
 
 
-def daily_revenue(frame: pd.DataFrame) -> alt.Chart:
+def daily_revenue(frame: pd.DataFrame) -> AnyChart:
     """Revenue per day as bars with orders as a line, the day-to-day trend."""
-    base = alt.Chart(frame).encode(x=alt.X("kpi_date:T", title=None, axis=alt.Axis(format="%b %d")))
+    # ordinal days so each bar fills its day's band
+    base = alt.Chart(frame).encode(
+        x=alt.X(
+            "yearmonthdate(kpi_date):O",
+            title=None,
+            axis=alt.Axis(format="%b %d", formatType="time", labelAngle=0),
+        )
+    )
     bars = base.mark_bar(color=ACCENT, opacity=0.85).encode(
         y=alt.Y("revenue_usd:Q", title="Revenue (USD)", axis=alt.Axis(format="$,.0f")),
         tooltip=[
@@ -29,13 +41,17 @@ def daily_revenue(frame: pd.DataFrame) -> alt.Chart:
     return alt.layer(bars, line).resolve_scale(y="independent").properties(height=260)
 
 
-def recent_product_sales(frame: pd.DataFrame) -> alt.Chart:
+def recent_product_sales(frame: pd.DataFrame) -> AnyChart:
     """Stacked revenue per minute, one colour per product."""
     return (
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=alt.X("window_start:T", title="Minute (UTC)", axis=alt.Axis(format="%H:%M")),
+            x=alt.X(
+                "hoursminutes(window_start):O",
+                title="Minute (UTC, simulated clock)",
+                axis=alt.Axis(format="%H:%M", formatType="time", labelAngle=0),
+            ),
             y=alt.Y("revenue_usd:Q", title="Revenue (USD)", axis=alt.Axis(format="$,.0f")),
             color=alt.Color(
                 "product:N",
@@ -54,7 +70,7 @@ def recent_product_sales(frame: pd.DataFrame) -> alt.Chart:
     )
 
 
-def store_daily(frame: pd.DataFrame) -> alt.Chart:
+def store_daily(frame: pd.DataFrame) -> AnyChart:
     """Revenue per store per day, one line per store."""
     return (
         alt.Chart(frame)
@@ -62,9 +78,7 @@ def store_daily(frame: pd.DataFrame) -> alt.Chart:
         .encode(
             x=alt.X("sales_date:T", title=None, axis=alt.Axis(format="%b %d")),
             y=alt.Y("revenue_usd:Q", title="Revenue (USD)", axis=alt.Axis(format="$,.0f")),
-            color=alt.Color(
-                "store_name:N", title="Store", scale=alt.Scale(scheme=CATEGORY_SCHEME)
-            ),
+            color=alt.Color("store_name:N", title="Store", scale=alt.Scale(scheme=CATEGORY_SCHEME)),
             tooltip=[
                 alt.Tooltip("sales_date:T", title="Date"),
                 alt.Tooltip("store_name:N", title="Store"),
@@ -76,7 +90,7 @@ def store_daily(frame: pd.DataFrame) -> alt.Chart:
     )
 
 
-def store_hourly_heatmap(frame: pd.DataFrame) -> alt.Chart:
+def store_hourly_heatmap(frame: pd.DataFrame) -> AnyChart:
     """Store x hour of day, coloured by revenue: when each store is busy."""
     return (
         alt.Chart(frame)
@@ -101,7 +115,7 @@ def store_hourly_heatmap(frame: pd.DataFrame) -> alt.Chart:
     )
 
 
-def funnel(frame: pd.DataFrame) -> alt.Chart:
+def funnel(frame: pd.DataFrame) -> AnyChart:
     """Views -> carts -> purchases as horizontal bars labelled with their share of views."""
     order = list(frame["step"])
     base = alt.Chart(frame).encode(
@@ -121,7 +135,7 @@ def funnel(frame: pd.DataFrame) -> alt.Chart:
     return alt.layer(bars, labels).properties(height=180)
 
 
-def clv_histogram(frame: pd.DataFrame) -> alt.Chart:
+def clv_histogram(frame: pd.DataFrame) -> AnyChart:
     """How many customers fall in each lifetime-revenue bucket."""
     return (
         alt.Chart(frame)
@@ -140,13 +154,16 @@ def clv_histogram(frame: pd.DataFrame) -> alt.Chart:
     )
 
 
-def aov_by_discount(frame: pd.DataFrame) -> alt.Chart:
+def aov_by_discount(frame: pd.DataFrame) -> AnyChart:
     """Average order value per discount band, with the orders behind each bar."""
     order = list(frame["discount_band"])
     base = alt.Chart(frame).encode(
         x=alt.X("discount_band:N", sort=order, title="Discount band", axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("avg_order_value_usd:Q", title="Average order value (USD)",
-                axis=alt.Axis(format="$,.0f")),
+        y=alt.Y(
+            "avg_order_value_usd:Q",
+            title="Average order value (USD)",
+            axis=alt.Axis(format="$,.0f"),
+        ),
     )
     bars = base.mark_bar(color="#2f9e44").encode(
         tooltip=[
@@ -159,7 +176,7 @@ def aov_by_discount(frame: pd.DataFrame) -> alt.Chart:
     return alt.layer(bars, labels).properties(height=260)
 
 
-def daily_latency(frame: pd.DataFrame) -> alt.Chart:
+def daily_latency(frame: pd.DataFrame) -> AnyChart:
     """Median of the batches' p95 produce-to-gold latency per day."""
     return (
         alt.Chart(frame.dropna(subset=["streaming_latency_ms"]))
@@ -173,4 +190,32 @@ def daily_latency(frame: pd.DataFrame) -> alt.Chart:
             ],
         )
         .properties(height=200)
+    )
+
+
+def problem_events(frame: pd.DataFrame) -> AnyChart:
+    """Late, duplicate and quarantined events per streaming query, grouped bars."""
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            y=alt.Y("query_name:N", title=None),
+            yOffset="kind:N",
+            x=alt.X("events:Q", title="Events"),
+            color=alt.Color(
+                "kind:N",
+                title=None,
+                scale=alt.Scale(
+                    domain=["Late", "Duplicate", "Quarantined"],
+                    range=["#f59f00", "#868e96", "#e03131"],
+                ),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=[
+                alt.Tooltip("query_name:N", title="Query"),
+                alt.Tooltip("kind:N", title="Kind"),
+                alt.Tooltip("events:Q", title="Events", format=","),
+            ],
+        )
+        .properties(height=220)
     )

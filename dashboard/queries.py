@@ -207,27 +207,32 @@ ALL_PANELS: tuple[Panel, ...] = (
 )
 
 
-def run(conn: Connection, sql: str) -> pd.DataFrame:
-    """Run one query; columns come back lowercase and NUMBERs as floats or ints,
-    so charts and formatting need no per-driver care (the connector returns Decimal)."""
+def run(conn: Connection, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+    """Run one query; columns come back lowercase and NUMBERs as ints or floats (the
+    connector returns Decimal), so charts and formatting need no per-driver care."""
     cur = conn.cursor()
     try:
-        cur.execute(sql)
+        cur.execute(sql, params)
         rows = cur.fetchall()
-        names = [str(col[0]).lower() for col in cur.description or ()]
+        description = list(cur.description or ())
     finally:
         cur.close()
-    frame = pd.DataFrame.from_records(rows, columns=names)
-    return _decimals_to_numbers(frame)
+    names = [str(col[0]).lower() for col in description]
+    # scale is the sixth field of a DB-API column description; 0 means a whole number
+    scales = {
+        name: (col[5] if len(col) > 5 else None)
+        for name, col in zip(names, description, strict=True)
+    }
+    return decimals_to_numbers(pd.DataFrame.from_records(rows, columns=names), scales)
 
 
-def _decimals_to_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+def decimals_to_numbers(frame: pd.DataFrame, scales: dict[str, int | None]) -> pd.DataFrame:
+    """Decimal columns as Int64 when their scale is 0, else float64."""
     for name in frame.columns:
         values = frame[name].dropna()
         if len(values) and all(isinstance(v, Decimal) for v in values):
             as_float = frame[name].astype("float64")
-            whole = all(v == v.to_integral_value() for v in values)
-            frame[name] = as_float.astype("Int64") if whole else as_float
+            frame[name] = as_float.astype("Int64") if scales.get(name) == 0 else as_float
     return frame
 
 
@@ -235,8 +240,8 @@ def existing_marts(conn: Connection, schema: str) -> set[str]:
     """Names (lowercase) of the marts present in the analytics schema."""
     frame = run(
         conn,
-        "select table_name from information_schema.tables "
-        f"where upper(table_schema) = '{schema.upper()}'",
+        "select table_name from information_schema.tables where upper(table_schema) = %s",
+        (schema.upper(),),
     )
     return {str(name).lower() for name in frame["table_name"]} if len(frame) else set()
 
@@ -353,3 +358,18 @@ def health_summary(frame: pd.DataFrame) -> dict[str, Any]:
 def _max_or_none(column: pd.Series) -> Any:
     values = column.dropna()
     return values.max() if len(values) else None
+
+
+def problem_events(health: pd.DataFrame) -> pd.DataFrame:
+    """Late, duplicate and quarantined events per streaming query, long form for a chart."""
+    kinds = {
+        "late_events": "Late",
+        "duplicate_events": "Duplicate",
+        "quarantined_rows": "Quarantined",
+    }
+    long = health.melt(
+        id_vars=["query_name"], value_vars=list(kinds), var_name="kind", value_name="events"
+    )
+    long["kind"] = long["kind"].map(kinds)
+    long["events"] = long["events"].fillna(0).astype("int64")
+    return long.sort_values(["query_name", "kind"], ignore_index=True)

@@ -202,7 +202,16 @@ def _product_daily() -> list[tuple[Any, ...]]:
 def _product_hourly() -> list[tuple[Any, ...]]:
     base = datetime(TODAY.year, TODAY.month, TODAY.day)
     return [
-        (base + timedelta(hours=h), pid, name, cat, brand, 3 + i, 4 + i, f"{(4 + i) * float(p):.2f}")
+        (
+            base + timedelta(hours=h),
+            pid,
+            name,
+            cat,
+            brand,
+            3 + i,
+            4 + i,
+            f"{(4 + i) * float(p):.2f}",
+        )
         for h in range(15)
         for i, (pid, name, cat, brand, p) in enumerate(PRODUCTS)
     ]
@@ -229,15 +238,22 @@ def _store_hourly() -> list[tuple[Any, ...]]:
             orders = busy * (4 - index % 3) + 1
             revenue = orders * (80 + index * 5)
             rows.append(
-                (base + timedelta(hours=hour), sid, name, channel, orders, orders * 2,
-                 f"{revenue:.2f}", f"{revenue / orders:.2f}")
+                (
+                    base + timedelta(hours=hour),
+                    sid,
+                    name,
+                    channel,
+                    orders,
+                    orders * 2,
+                    f"{revenue:.2f}",
+                    f"{revenue / orders:.2f}",
+                )
             )
     return rows
 
 
 def _inventory() -> list[tuple[Any, ...]]:
     rows = []
-    rank = 0
     for s_index, (sid, sname, _channel) in enumerate(STORES):
         for p_index, (pid, pname, *_rest) in enumerate(PRODUCTS):
             on_hand = (s_index * 17 + p_index * 29) % 140 + 2
@@ -245,11 +261,24 @@ def _inventory() -> list[tuple[Any, ...]]:
             sold_7d = 14 + (p_index * 11 + s_index * 5) % 60
             per_day = sold_7d / 7
             days = on_hand / per_day
-            rows.append([sid, sname, pid, pname, on_hand, safety, on_hand < safety, sold_7d,
-                         round(per_day, 3), round(days, 2), TODAY + timedelta(days=int(days)), 0])
+            rows.append(
+                [
+                    sid,
+                    sname,
+                    pid,
+                    pname,
+                    on_hand,
+                    safety,
+                    on_hand < safety,
+                    sold_7d,
+                    round(per_day, 3),
+                    round(days, 2),
+                    TODAY + timedelta(days=int(days)),
+                    0,
+                ]
+            )
     rows.sort(key=lambda row: (row[4], row[0], row[2]))
-    for row in rows:
-        rank += 1
+    for rank, row in enumerate(rows, start=1):
         row[-1] = rank
     return [tuple(row) for row in rows]
 
@@ -261,8 +290,9 @@ def _customers() -> list[tuple[Any, ...]]:
         basket = 35 + (n * 13) % 120
         revenue = orders * basket
         first = NOW - timedelta(days=(n * 3) % 60 + 1)
-        rows.append((f"C{n:05d}", orders, orders * 2, f"{revenue:.2f}", first, NOW,
-                     f"{basket:.2f}"))
+        rows.append(
+            (f"C{n:05d}", orders, orders * 2, f"{revenue:.2f}", first, NOW, f"{basket:.2f}")
+        )
     return rows
 
 
@@ -276,8 +306,16 @@ AOV_BANDS = [
 
 
 def _funnel_rows(views: int, carts: int, removes: int, purchases: int) -> tuple[Any, ...]:
-    return (views, carts, removes, purchases, carts / views, purchases / carts,
-            purchases / views, 1 - purchases / carts)
+    return (
+        views,
+        carts,
+        removes,
+        purchases,
+        carts / views,
+        purchases / carts,
+        purchases / views,
+        1 - purchases / carts,
+    )
 
 
 def _funnel_by_product() -> list[tuple[Any, ...]]:
@@ -299,12 +337,45 @@ def _funnel_by_category() -> list[tuple[Any, ...]]:
 PIPELINE_HEALTH = [
     ("bronze_sales", "sales", 412, 9120, 0, 0, 0, 640.0, 910.0, NOW, NOW + timedelta(minutes=2)),
     ("silver_sales", "sales", 412, 9120, 37, 12, 8, 820.0, 1203.5, NOW, NOW + timedelta(minutes=2)),
-    ("silver_clickstream", "clickstream", 409, 51840, 112, 30, 21, 760.0, 1150.0, NOW,
-     NOW + timedelta(minutes=2)),
-    ("silver_inventory", "inventory", 401, 2210, 4, 1, 3, 700.0, 1010.0, NOW,
-     NOW + timedelta(minutes=2)),
-    ("gold_sales_by_product_minute", "sales", 412, 9120, 0, 0, 0, 980.0, 1480.0, NOW,
-     NOW + timedelta(minutes=2)),
+    (
+        "silver_clickstream",
+        "clickstream",
+        409,
+        51840,
+        112,
+        30,
+        21,
+        760.0,
+        1150.0,
+        NOW,
+        NOW + timedelta(minutes=2),
+    ),
+    (
+        "silver_inventory",
+        "inventory",
+        401,
+        2210,
+        4,
+        1,
+        3,
+        700.0,
+        1010.0,
+        NOW,
+        NOW + timedelta(minutes=2),
+    ),
+    (
+        "gold_sales_by_product_minute",
+        "sales",
+        412,
+        9120,
+        0,
+        0,
+        0,
+        980.0,
+        1480.0,
+        NOW,
+        NOW + timedelta(minutes=2),
+    ),
 ]
 
 ROWS: dict[str, list[tuple[Any, ...]]] = {
@@ -336,6 +407,10 @@ def build_marts(settings: Settings, *, only: tuple[str, ...] | None = None) -> N
                 continue
             ddl = ", ".join(f"{column} {kind}" for column, kind in columns.items())
             cur.execute(f"create or replace table {name.upper()} ({ddl})")
-            marks = ", ".join(["%s"] * len(columns))
-            cur.executemany(f"insert into {name.upper()} values ({marks})", ROWS[name])
+            # one multi-row INSERT per mart: the emulator translates each statement, so
+            # row-by-row executemany takes tens of seconds
+            row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+            values = ", ".join([row] * len(ROWS[name]))
+            flat = [value for record in ROWS[name] for value in record]
+            cur.execute(f"insert into {name.upper()} values {values}", flat)
         cur.close()

@@ -55,14 +55,26 @@ def running_dashboard(warehouse_path: Path) -> Iterator[str]:
     with log.open("w") as out:
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "streamlit", "run", "dashboard/app.py",
-                "--server.headless", "true",
-                "--server.port", str(port),
-                "--server.address", "127.0.0.1",
-                "--server.fileWatcherType", "none",
-                "--browser.gatherUsageStats", "false",
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "dashboard/app.py",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.fileWatcherType",
+                "none",
+                "--browser.gatherUsageStats",
+                "false",
             ],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -141,8 +153,10 @@ def test_kpis_on_the_page_equal_the_warehouse(tmp_path: Path, browser: object) -
             cell = page.locator(f'.st-key-{key} [data-testid="stMetricValue"]')
             cell.wait_for(timeout=60_000)
             values[key] = _number(cell.inner_text())
-        page.wait_for_selector('[data-testid="stVegaLiteChart"] canvas, '
-                               '[data-testid="stVegaLiteChart"] svg', timeout=30_000)
+        page.wait_for_selector(
+            '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg',
+            timeout=30_000,
+        )
         _wait_until_idle(page)
         body = page.locator("body").inner_text()
         page.wait_for_timeout(1500)  # let the Vega charts finish their first paint
