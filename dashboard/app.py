@@ -10,7 +10,7 @@ need to write to it while the page is up.
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -326,7 +326,7 @@ def health_section(present: set[str], frames: dict[str, pd.DataFrame]) -> None:
         else:
             st.info("No latency measured yet.")
     with events_col:
-        st.subheader("Late and quarantined events per query")
+        st.subheader("Late, duplicate and quarantined events")
         st.altair_chart(charts.problem_events(queries.problem_events(frame)), width="stretch")
 
 
@@ -337,7 +337,7 @@ def main() -> None:
     st.caption(
         f"dbt marts in schema `{settings.snowflake_analytics_schema}` of "
         f"`{settings.snowflake_database}` on the {warehouse.describe(settings)}. "
-        f"Updated {datetime.now():%H:%M:%S}."
+        f"Read at {datetime.now(UTC):%H:%M:%S} UTC."
     )
     try:
         present, frames = read_page()

@@ -194,28 +194,28 @@ def daily_latency(frame: pd.DataFrame) -> AnyChart:
 
 
 def problem_events(frame: pd.DataFrame) -> AnyChart:
-    """Late, duplicate and quarantined events per streaming query, grouped bars."""
+    """Late, duplicate and quarantined events per streaming query, stacked bars."""
+    kinds = ["Late", "Duplicate", "Quarantined"]
     return (
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            y=alt.Y("query_name:N", title=None),
-            yOffset="kind:N",
-            x=alt.X("events:Q", title="Events"),
+            y=alt.Y("query_name:N", title=None, axis=alt.Axis(labelLimit=240)),
+            x=alt.X("sum(events):Q", title="Events", stack="zero"),
             color=alt.Color(
                 "kind:N",
                 title=None,
-                scale=alt.Scale(
-                    domain=["Late", "Duplicate", "Quarantined"],
-                    range=["#f59f00", "#868e96", "#e03131"],
-                ),
-                legend=alt.Legend(orient="bottom"),
+                sort=kinds,
+                scale=alt.Scale(domain=kinds, range=["#f59f00", "#868e96", "#e03131"]),
+                legend=alt.Legend(title=None),
             ),
+            order=alt.Order("kind_order:Q"),
             tooltip=[
                 alt.Tooltip("query_name:N", title="Query"),
                 alt.Tooltip("kind:N", title="Kind"),
                 alt.Tooltip("events:Q", title="Events", format=","),
             ],
         )
+        .transform_calculate(kind_order="indexof(['Late', 'Duplicate', 'Quarantined'], datum.kind)")
         .properties(height=220)
     )

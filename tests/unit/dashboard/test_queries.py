@@ -17,6 +17,9 @@ from dashboard import queries
 from retail_lakehouse import tables, warehouse
 from retail_lakehouse.settings import Settings
 
+# fakesnow's own note about Arrow copies, not ours
+pytestmark = pytest.mark.filterwarnings("ignore:Arrow output:UserWarning")
+
 
 def _frame(mart: str) -> pd.DataFrame:
     """The literal rows of a mart as pandas, numbers as floats."""
