@@ -114,7 +114,8 @@ def kpi_section(present: set[str], frames: dict[str, pd.DataFrame]) -> None:
     st.caption(
         f"**Today = {pd.Timestamp(kpis.kpi_date):%A %d %B %Y}**, the latest sales date in "
         "the warehouse: the demo runs on simulated clocks, so the page follows the data, "
-        "not the wall clock. Deltas compare with the day before."
+        "not the wall clock. Deltas compare with the whole day before, while today may "
+        "still be running."
     )
     daily = frames.get(queries.DAILY_TREND.title)
     cards = [
@@ -227,7 +228,9 @@ def customers_section(present: set[str], frames: dict[str, pd.DataFrame]) -> Non
         st.subheader("Average order value by discount band")
         if not missing_notice(present, queries.AOV_BY_DISCOUNT):
             st.altair_chart(
-                charts.aov_by_discount(frames[queries.AOV_BY_DISCOUNT.title]),
+                charts.aov_by_discount(
+                    queries.discount_bands_in_order(frames[queries.AOV_BY_DISCOUNT.title])
+                ),
                 width="stretch",
             )
         st.subheader("Customer lifetime value")

@@ -97,7 +97,7 @@ def store_hourly_heatmap(frame: pd.DataFrame) -> AnyChart:
         .mark_rect()
         .encode(
             x=alt.X("hours(sales_hour):O", title="Hour (UTC)"),
-            y=alt.Y("store_name:N", title=None),
+            y=alt.Y("store_name:N", title=None, axis=alt.Axis(labelLimit=240)),
             color=alt.Color(
                 "revenue_usd:Q",
                 title="Revenue",

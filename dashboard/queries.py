@@ -325,6 +325,18 @@ def funnel_steps(totals: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def discount_bands_in_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Bands sorted by the first number in their label ("0%", "1-5%", "6-10%", "11-15%"),
+    since a text sort would put "11-15%" before "6-10%"; labels without a number last."""
+    first_number = frame["discount_band"].astype(str).str.extract(r"(\d+(?:\.\d+)?)")[0]
+    return (
+        frame.assign(_order=pd.to_numeric(first_number, errors="coerce"))
+        .sort_values(["_order", "discount_band"], na_position="last", kind="stable")
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
+
+
 def clv_summary(frame: pd.DataFrame) -> dict[str, float]:
     """Customers, median and 90th percentile of lifetime revenue."""
     revenue = frame["revenue_usd"].astype("float64") if len(frame) else pd.Series(dtype=float)

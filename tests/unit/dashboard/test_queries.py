@@ -236,3 +236,17 @@ def test_problem_events_are_long_form_per_query() -> None:
         }
     )
     pdt.assert_frame_equal(queries.problem_events(health), expected)
+
+
+def test_discount_bands_sort_by_their_numbers() -> None:
+    frame = pd.DataFrame(
+        {"discount_band": ["16-25%", "0%", "11-15%", "none", "1-5%", "6-10%"], "orders": range(6)}
+    )
+    assert list(queries.discount_bands_in_order(frame)["discount_band"]) == [
+        "0%",
+        "1-5%",
+        "6-10%",
+        "11-15%",
+        "16-25%",
+        "none",
+    ]
