@@ -150,8 +150,9 @@ def test_kpis_on_the_page_equal_the_warehouse(tmp_path: Path, browser: object) -
             cell = page.locator(f'.st-key-{key} [data-testid="stMetricValue"]')
             cell.wait_for(timeout=180_000)
             values[key] = _number(cell.inner_text())
-        # the page's last section, then every chart drawn, then the viewport grown to the whole page: Streamlit scrolls
-        # inside its main element, so a full-page screenshot alone would cut it
+        # the page's last section, then every chart drawn, then the viewport grown to the
+        # whole page: Streamlit scrolls inside its main element, so a full-page screenshot
+        # alone would cut it
         page.locator('.st-key-health-quarantined [data-testid="stMetricValue"]').wait_for(
             timeout=60_000
         )
@@ -199,5 +200,6 @@ def test_without_marts_the_page_says_what_to_run(tmp_path: Path, browser: object
         exceptions = page.locator('[data-testid="stException"]').count()
         page.close()
     assert "no dbt marts yet" in body
+    assert "make demo" in body
     assert exceptions == 0
     assert "Traceback" not in body
