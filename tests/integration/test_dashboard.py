@@ -21,7 +21,11 @@ from dashboard_marts import build_marts
 from retail_lakehouse import warehouse
 from retail_lakehouse.settings import Settings
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # fakesnow's own note about Arrow copies, not ours
+    pytest.mark.filterwarnings("ignore:Arrow output:UserWarning"),
+]
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
