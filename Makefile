@@ -4,8 +4,14 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 EVENTS ?= 50000
+# the dashboard reads the warehouse the demo built (the fakesnow emulator's files by default)
+WAREHOUSE_EMULATOR_PATH ?= warehouse_data
+DASHBOARD_PORT ?= 8501
+# the dashboard test drives Debian's chromium (Playwright's own browser download is blocked here)
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then echo sudo; fi)
 
-.PHONY: install demo test test-unit test-integration check format clean
+.PHONY: install demo dashboard browser test test-unit test-integration check format clean
 
 install: $(VENV)/.installed
 
@@ -22,13 +28,26 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(BIN)/lakehouse demo --events $(EVENTS)
 
-test: install
+dashboard: install
+	@echo "Dashboard: http://localhost:$(DASHBOARD_PORT)  (warehouse: $(WAREHOUSE_EMULATOR_PATH) unless SNOWFLAKE_* say otherwise; Ctrl-C stops it)"
+	@WAREHOUSE_EMULATOR_PATH=$(WAREHOUSE_EMULATOR_PATH) $(BIN)/streamlit run dashboard/app.py \
+		--server.port $(DASHBOARD_PORT) --server.headless true --browser.gatherUsageStats false
+
+# installs chromium only when it is missing (CI: root, no stdin)
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "Installing Debian's chromium for the dashboard test (apt-get)..."; \
+		$(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium; \
+	fi
+
+test: install browser
 	$(BIN)/python -m pytest
 
 test-unit: install
 	$(BIN)/python -m pytest -m "not integration"
 
-test-integration: install
+test-integration: install browser
 	$(BIN)/python -m pytest -m integration
 
 check: install
