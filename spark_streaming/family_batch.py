@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -52,6 +53,8 @@ class FamilyBatchProcessor:
         # read by the demo and `--until-idle` to know when the stream has caught up
         self.input_rows_total = 0
         self.last_batch_monotonic: float | None = None
+        # the last batches' metrics, for profiling (spark_streaming/profile_batches.py)
+        self.history: deque[BatchMetrics] = deque(maxlen=2_000)
 
     def bind(self, query_id: str) -> None:
         """Key app transactions by the query's id, which lives in its checkpoint."""
@@ -105,6 +108,7 @@ class FamilyBatchProcessor:
             for frame in cached:
                 frame.unpersist()
         self.input_rows_total += metrics.input_rows
+        self.history.append(metrics)
         self.last_batch_monotonic = time.monotonic()
         log.info(kv("batch_committed", query=self.plan.query_name, **metrics.as_log_fields()))
 
