@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -28,6 +29,7 @@ from spark_streaming.batch_metrics import BatchMetrics
 from spark_streaming.event_time_state import EventTimeState, parse_duration
 from spark_streaming.family_plans import FamilyPlan
 from spark_streaming.lake_writer import BatchTxn, LakeWriter
+from spark_streaming.maintenance import PeriodicMaintenance
 from spark_streaming.transforms import bronze, dedup, inventory, silver, validation
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,14 @@ class FamilyBatchProcessor:
         self._app_id: str | None = None
         self._bound = threading.Event()
         self._products: DataFrame | None = None
+        # independent gold tables are merged side by side: each commit mostly waits on
+        # its own Spark job or on delta-rs, so two cores keep busy
+        self.maintenance = PeriodicMaintenance(
+            writer, plan.own_tables, settings.maintain_every_batches
+        )
+        self._pool = ThreadPoolExecutor(
+            max_workers=3, thread_name_prefix=f"{plan.family.name}-gold"
+        )
         # read by the demo and `--until-idle` to know when the stream has caught up
         self.input_rows_total = 0
         self.last_batch_monotonic: float | None = None
@@ -107,6 +117,7 @@ class FamilyBatchProcessor:
         finally:
             for frame in cached:
                 frame.unpersist()
+        self.maintenance.after_batch(batch_id)
         self.input_rows_total += metrics.input_rows
         self.history.append(metrics)
         self.last_batch_monotonic = time.monotonic()
@@ -173,23 +184,63 @@ class FamilyBatchProcessor:
 
     def _write_gold(self, silver_rows: dict[TableSpec, DataFrame], txn: BatchTxn) -> None:
         updated_at = _now()
+        merges = []
         for target in self.plan.windowed_gold:
             on_time = silver_rows[target.source].filter(~F.col("is_late"))
             contribution = target.build(
                 on_time, self.settings.window_duration, updated_at=updated_at
             )
-            self.writer.merge(target.spec, contribution, target.merge, txn)
+            merges.append((target.spec, contribution, target.merge))
         if self.plan.keeps_inventory_levels:
-            levels = inventory.inventory_levels(
-                silver_rows[tables.SILVER_INVENTORY_CHANGES],
-                silver_rows[tables.SILVER_INVENTORY_SNAPSHOTS],
-                self._frame(tables.INVENTORY_LEVELS, inventory.INVENTORY_LEVELS_SCHEMA),
-                self._products_frame(),
-                updated_at,
+            levels = self._inventory_levels(silver_rows, updated_at)
+            if levels is not None:
+                merges.append((tables.INVENTORY_LEVELS, levels, inventory.INVENTORY_LEVELS_MERGE))
+        futures = [
+            self._pool.submit(self.writer.merge, spec, frame, merge, txn)
+            for spec, frame, merge in merges
+        ]
+        for future in futures:
+            future.result()  # re-raises a failed merge; the batch is then replayed
+
+    def _inventory_levels(
+        self, silver_rows: dict[TableSpec, DataFrame], updated_at: datetime
+    ) -> DataFrame | None:
+        """The batch's inventory_levels rows, reading only what the batch touches: the
+        stored levels of its (store, product) keys and, when it brings counts, the
+        stored changes of those keys made after its earliest count."""
+        changes = silver_rows[tables.SILVER_INVENTORY_CHANGES]
+        snapshots = silver_rows[tables.SILVER_INVENTORY_SNAPSHOTS]
+        keys = inventory.KEYS
+        touched = (
+            changes.select(*keys, F.lit(None).cast("timestamp").alias("counted_at"))
+            .unionByName(snapshots.select(*keys, F.col("event_time").alias("counted_at")))
+            .groupBy(*keys)
+            .agg(F.min("counted_at").alias("counted_at"))
+            .select(*keys, F.date_format("counted_at", "yyyy-MM-dd HH:mm:ss.SSSSSS").alias("at"))
+            .collect()
+        )
+        if not touched:
+            return None
+        stores = ", ".join(str(v) for v in sorted({r["store_id"] for r in touched}))
+        products = ", ".join(str(v) for v in sorted({r["product_id"] for r in touched}))
+        # a superset of the touched pairs; the transform's joins keep the exact ones
+        of_touched = f"store_id IN ({stores}) AND product_id IN ({products})"
+        current = self._frame(
+            tables.INVENTORY_LEVELS, inventory.INVENTORY_LEVELS_SCHEMA, of_touched
+        )
+        counted = [r["at"] for r in touched if r["at"] is not None]
+        recent = None
+        if counted:
+            since = min(counted)
+            recent = self._frame(
+                tables.SILVER_INVENTORY_CHANGES,
+                "store_id int, product_id long, event_time timestamp, quantity int",
+                f"{of_touched} AND event_time > '{since}' AND event_date >= '{since[:10]}'",
+                [*keys, "event_time", "quantity"],
             )
-            self.writer.merge(
-                tables.INVENTORY_LEVELS, levels, inventory.INVENTORY_LEVELS_MERGE, txn
-            )
+        return inventory.inventory_levels(
+            changes, snapshots, current, self._products_frame(), updated_at, recent
+        )
 
     def _latencies(self, stored_rows: list[tuple]) -> list[float]:
         """Produce time to the moment the event's gold rows were committed."""
@@ -202,19 +253,19 @@ class FamilyBatchProcessor:
         ]
 
     def _recovered_state(self) -> EventTimeState:
+        """The watermark from the silver tables' file statistics (no data file is read),
+        and the ids inside it from the files that can hold them."""
         if self.state is None:
             self.state = EventTimeState(self.delay)
             specs = [spec for spec, _ in self.plan.silver]
-            latest = [
-                t
-                for spec in specs
-                for t in _column(self.writer.read_arrow(spec, ["event_time"]), "event_time")
-                if t is not None
-            ]
-            self.state.max_event_time = max(latest, default=None)
+            latest = [self.writer.max_value(spec, "event_time") for spec in specs]
+            self.state.max_event_time = max((t for t in latest if t is not None), default=None)
             watermark = self.state.watermark
             if watermark is not None:
-                where = f"event_time >= '{watermark.isoformat()}'"
+                where = (
+                    f"event_time >= '{watermark.isoformat()}'"
+                    f" AND event_date >= '{watermark.date().isoformat()}'"
+                )
                 for spec in specs:
                     seen = self.writer.read_arrow(
                         spec, ["event_id", "event_time", "kafka_partition", "kafka_offset"], where
@@ -239,10 +290,20 @@ class FamilyBatchProcessor:
             return set()
         own = {(r[0], r[2], r[3]) for r in lineage}
         quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in sorted(event_ids))
+        # a resent event carries its original event_time: bound the look-up by time so
+        # file statistics and event_date partitions skip everything else
+        times = [r[1] for r in lineage if r[0] in event_ids]
+        low, high = min(times), max(times)
+        where = (
+            f"event_id IN ({quoted}) AND event_time >= '{low.isoformat()}'"
+            f" AND event_time <= '{high.isoformat()}'"
+            f" AND event_date >= '{low.date().isoformat()}'"
+            f" AND event_date <= '{high.date().isoformat()}'"
+        )
         found: set[str] = set()
         for spec, _ in self.plan.silver:
             hits = self.writer.read_arrow(
-                spec, ["event_id", "kafka_partition", "kafka_offset"], f"event_id IN ({quoted})"
+                spec, ["event_id", "kafka_partition", "kafka_offset"], where
             )
             if hits is not None:
                 found |= {
@@ -267,8 +328,14 @@ class FamilyBatchProcessor:
             return self.spark.createDataFrame([], built.schema)
         return self.spark.createDataFrame(table).select(*built.columns)
 
-    def _frame(self, spec: TableSpec, schema: str) -> DataFrame:
-        table = self.writer.read_arrow(spec)
+    def _frame(
+        self,
+        spec: TableSpec,
+        schema: str,
+        where: str | None = None,
+        columns: list[str] | None = None,
+    ) -> DataFrame:
+        table = self.writer.read_arrow(spec, columns, where)
         if table is None or table.num_rows == 0:
             return self.spark.createDataFrame([], schema)
         return self.spark.createDataFrame(table)

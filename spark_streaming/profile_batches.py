@@ -54,14 +54,14 @@ class PeakMemory(threading.Thread):
     def __init__(self) -> None:
         super().__init__(daemon=True, name="peak-memory")
         self.peak = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.wait(0.5):
+        while not self._halt.wait(0.5):
             self.peak = max(self.peak, _tree_rss_bytes(os.getpid()))
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
 
 def _total_jobs(spark: Any) -> int:
@@ -114,8 +114,7 @@ def profile(events: int, rate: float, families: list[str], trigger: str | None) 
             producer.join()
             delivered = report["r"].delivered_by_topic
             expected = {
-                s.family: delivered.get(settings.topic(s.processor.plan.family), 0)
-                for s in running
+                s.family: delivered.get(settings.topic(s.processor.plan.family), 0) for s in running
             }
             while any(s.processor.input_rows_total < expected[s.family] for s in running):
                 for s in running:
@@ -126,7 +125,7 @@ def profile(events: int, rate: float, families: list[str], trigger: str | None) 
         finally:
             stop_streams(running)
         jobs = _total_jobs(spark) - jobs_before
-        history = [m for s in running for m in s.processor.history]
+        history = [m for s in running for m in getattr(s.processor, "history", [])]
         spark.stop()
         batches = DeltaRsWriter(settings).read_arrow(tables.STREAM_BATCHES)
     memory.stop()
