@@ -39,8 +39,9 @@ def maintain_tables(
         try:
             outcome[spec.qualified_name] = inner.compact(spec, retention_hours=retention_hours)
         except Exception as error:  # best effort: the next run tries again
-            log.warning(kv("maintenance_skipped", table=spec.qualified_name, error=str(error)[:200]))
-            outcome[spec.qualified_name] = {"skipped": str(error)[:200]}
+            reason = str(error)[:200]
+            log.warning(kv("maintenance_skipped", table=spec.qualified_name, error=reason))
+            outcome[spec.qualified_name] = {"skipped": reason}
     return outcome
 
 
