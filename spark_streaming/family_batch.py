@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -52,8 +52,9 @@ class FamilyBatchProcessor:
         self._app_id: str | None = None
         self._bound = threading.Event()
         self._products: DataFrame | None = None
-        # independent gold tables are merged side by side: each commit mostly waits on
-        # its own Spark job or on delta-rs, so two cores keep busy
+        # independent tables commit side by side (bronze and quarantine next to silver,
+        # the gold tables together): each commit mostly waits on its own Spark job or
+        # on delta-rs, so two cores keep busy
         self.maintenance = PeriodicMaintenance(
             writer, plan.own_tables, settings.maintain_every_batches
         )
@@ -85,21 +86,25 @@ class FamilyBatchProcessor:
         state = self._recovered_state()
         batch_df = batch_df.persist()
         cached: list[DataFrame] = [batch_df]
+        side_writes: list[Future[bool]] = []
         phase = metrics.phase
         try:
-            with phase("read"):
-                batch_df.count()  # materializes the cache: Kafka is read once per batch
             bronze_rows = bronze.to_bronze(batch_df, metrics.started_at)
             validated = validation.parse_and_validate(bronze_rows, self.plan.family).persist()
             cached.append(validated)
-            with phase("validate"):
+            with phase("read_validate"):
+                # one job reads Kafka once and fills both caches
                 self._count_outcomes(validated, metrics)
-            with phase("bronze"):
-                self.writer.append(self.plan.bronze, bronze_rows, txn)
+            # bronze and quarantine depend on nothing downstream: they commit while the
+            # batch goes on to silver and gold (each table is exactly-once on its own)
+            side_writes.append(
+                self._pool.submit(self.writer.append, self.plan.bronze, bronze_rows, txn)
+            )
             if metrics.quarantined_rows:
-                with phase("quarantine"):
-                    quarantine = validation.quarantine_rows(validated, self.plan.family)
-                    self.writer.append(tables.QUARANTINE, quarantine, txn)
+                quarantine = validation.quarantine_rows(validated, self.plan.family)
+                side_writes.append(
+                    self._pool.submit(self.writer.append, tables.QUARANTINE, quarantine, txn)
+                )
             events = silver.valid_events(validated)
             with phase("dedup"):
                 flagged, stored_rows = self._deduplicate(events, state, metrics)
@@ -108,6 +113,9 @@ class FamilyBatchProcessor:
                 written = self._write_silver(flagged, events, txn)
             with phase("gold"):
                 self._write_gold(written, txn)
+            with phase("bronze_wait"):
+                for future in side_writes:
+                    future.result()
             metrics.latencies_ms = self._latencies(stored_rows)
             state.advance((r[0], r[1], r[3], r[4]) for r in stored_rows)
             metrics.max_event_time = state.max_event_time
@@ -115,6 +123,7 @@ class FamilyBatchProcessor:
             with phase("ops"):
                 self.writer.append(tables.STREAM_BATCHES, metrics.to_frame(self.spark), txn)
         finally:
+            wait(side_writes)  # never unpersist what a side write still reads
             for frame in cached:
                 frame.unpersist()
         self.maintenance.after_batch(batch_id)
