@@ -68,7 +68,19 @@ def start_streams(
         )
         processor.bind(str(query.id))
         running.append(RunningStream(name, query, processor))
+        _wait_until_sources_started(query)
     return running
+
+
+def _wait_until_sources_started(query: StreamingQuery, timeout_s: float = 60.0) -> None:
+    """Start queries one after another: each Python source starts a Python process
+    that must connect back to the JVM within a fixed time, and three starting at once
+    on a busy two-core machine can miss it."""
+    deadline = time.monotonic() + timeout_s
+    while query.isActive and time.monotonic() < deadline:
+        if query.status.get("message") != "Initializing sources":
+            return
+        time.sleep(0.1)
 
 
 def stop_streams(running: Iterable[RunningStream], timeout_s: float = 60.0) -> None:
