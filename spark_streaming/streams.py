@@ -58,6 +58,23 @@ def start_streams(
     for name in families:
         plan = plan_for(name)
         processor = FamilyBatchProcessor(plan, settings, writer, spark)
+        query = _start_query(spark, settings, processor)
+        running.append(RunningStream(name, query, processor))
+    return running
+
+
+def _start_query(
+    spark: SparkSession, settings: Settings, processor: FamilyBatchProcessor
+) -> StreamingQuery:
+    """Start one family's query, once its sources are up.
+
+    Queries start one after another: a Python source starts a Python process that
+    must connect back to the JVM within Spark's fixed ten seconds, which a busy
+    two-core machine can miss. Such a start-up failure has read nothing yet, so the
+    query is simply started again from its checkpoint.
+    """
+    plan = processor.plan
+    for attempt in range(1, START_ATTEMPTS + 1):
         query = (
             read_kafka_stream(spark, settings, [settings.topic(plan.family)])
             .writeStream.queryName(plan.query_name)
@@ -67,15 +84,20 @@ def start_streams(
             .start()
         )
         processor.bind(str(query.id))
-        running.append(RunningStream(name, query, processor))
         _wait_until_sources_started(query)
-    return running
+        error = None if query.isActive else query.exception()
+        if error is None or WORKER_START_TIMEOUT not in str(error) or attempt == START_ATTEMPTS:
+            return query
+        log.warning(kv("query_start_retry", query=plan.query_name, attempt=attempt))
+    raise AssertionError("unreachable")
+
+
+START_ATTEMPTS = 5
+WORKER_START_TIMEOUT = "Python worker failed to connect back"
 
 
 def _wait_until_sources_started(query: StreamingQuery, timeout_s: float = 60.0) -> None:
-    """Start queries one after another: each Python source starts a Python process
-    that must connect back to the JVM within a fixed time, and three starting at once
-    on a busy two-core machine can miss it."""
+    """Until the query has created its sources (or failed doing so)."""
     deadline = time.monotonic() + timeout_s
     while query.isActive and time.monotonic() < deadline:
         if query.status.get("message") != "Initializing sources":
