@@ -100,7 +100,8 @@ def _wait_until_sources_started(query: StreamingQuery, timeout_s: float = 60.0) 
     """Until the query has created its sources (or failed doing so)."""
     deadline = time.monotonic() + timeout_s
     while query.isActive and time.monotonic() < deadline:
-        if query.status.get("message") != "Initializing sources":
+        # "Initializing StreamExecution", then "Initializing sources"
+        if not str(query.status.get("message", "")).startswith("Initializing"):
             return
         time.sleep(0.1)
 
