@@ -15,6 +15,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -65,7 +66,7 @@ class FamilyBatchProcessor:
         self.input_rows_total = 0
         self.last_batch_monotonic: float | None = None
         # the last batches' metrics, for profiling (spark_streaming/profile_batches.py)
-        self.history: deque[BatchMetrics] = deque(maxlen=2_000)
+        self.history: deque[BatchMetrics] = deque(maxlen=1_000)
 
     def bind(self, query_id: str) -> None:
         """Key app transactions by the query's id, which lives in its checkpoint."""
@@ -128,7 +129,7 @@ class FamilyBatchProcessor:
                 frame.unpersist()
         self.maintenance.after_batch(batch_id)
         self.input_rows_total += metrics.input_rows
-        self.history.append(metrics)
+        self.history.append(replace(metrics, latencies_ms=[]))  # keep it small
         self.last_batch_monotonic = time.monotonic()
         log.info(kv("batch_committed", query=self.plan.query_name, **metrics.as_log_fields()))
 
