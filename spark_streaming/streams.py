@@ -74,7 +74,10 @@ def _start_query(
     query is simply started again from its checkpoint.
     """
     plan = processor.plan
-    for attempt in range(1, START_ATTEMPTS + 1):
+    give_up_at = time.monotonic() + START_RETRY_S
+    attempt = 0
+    while True:
+        attempt += 1
         query = (
             read_kafka_stream(spark, settings, [settings.topic(plan.family)])
             .writeStream.queryName(plan.query_name)
@@ -86,13 +89,16 @@ def _start_query(
         processor.bind(str(query.id))
         _wait_until_sources_started(query)
         error = None if query.isActive else query.exception()
-        if error is None or WORKER_START_TIMEOUT not in str(error) or attempt == START_ATTEMPTS:
+        if error is None or WORKER_START_TIMEOUT not in str(error):
             return query
+        if time.monotonic() > give_up_at:
+            return query  # its error is raised by await_streams
         log.warning(kv("query_start_retry", query=plan.query_name, attempt=attempt))
-    raise AssertionError("unreachable")
+        time.sleep(min(attempt, 5))
 
 
-START_ATTEMPTS = 5
+# how long a query whose Python source cannot start is tried again
+START_RETRY_S = 600.0
 WORKER_START_TIMEOUT = "Python worker failed to connect back"
 
 
