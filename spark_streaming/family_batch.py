@@ -360,10 +360,6 @@ class FamilyBatchProcessor:
         return self._products
 
 
-def _column(table: pa.Table | None, name: str) -> list:
-    return [] if table is None else table.column(name).to_pylist()
-
-
 def _rows(table: pa.Table) -> list[tuple]:
     columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
     return list(zip(*columns, strict=True))
