@@ -106,6 +106,20 @@ def load(
 
 
 @app.command()
+def maintain(
+    retention_hours: Annotated[
+        int, typer.Option(help="Vacuum keeps files any version this recent still needs.")
+    ] = 168,
+) -> None:
+    """Compact and vacuum every streamed Delta table at LAKE_ROOT (safe while streaming)."""
+    from spark_streaming.delta_rs_writer import DeltaRsWriter
+    from spark_streaming.maintenance import lake_tables, maintain_tables
+
+    outcome = maintain_tables(DeltaRsWriter(Settings()), lake_tables(), retention_hours)
+    typer.echo(json.dumps(outcome, indent=2, default=str))
+
+
+@app.command()
 def summary() -> None:
     """Row counts, late rows, quarantine reasons and latency of the lake at LAKE_ROOT."""
     from mock.summary import render, summarize_lake

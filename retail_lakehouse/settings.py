@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     window_duration: str = "1 minute"
     starting_offsets: Literal["earliest", "latest"] = "earliest"
     max_offsets_per_trigger: int | None = Field(None, ge=1)
+    # Shuffle partitions. Unset: 2 for a local master (a micro-batch of a few thousand
+    # rows pays per task, not per row), Spark's or spark-submit's own value on a cluster.
+    spark_shuffle_partitions: int | None = Field(None, ge=1)
+    # Spark UI: off for local runs unless asked for; spark-submit's setting wins on a cluster
+    spark_ui_enabled: bool | None = None
+    # Compact and vacuum a family's tables every N of its micro-batches (0 = never)
+    maintain_every_batches: int = Field(500, ge=0)
 
     # Producer
     producer_seed: int = 42

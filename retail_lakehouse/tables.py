@@ -56,6 +56,7 @@ SILVER_SALES_LINES = TableSpec(
     "silver",
     "sales_lines",
     "Valid, de-duplicated sales, one row per basket line.",
+    partition_by=("event_date",),
     keys=("event_id", "line_number"),
     family="sales",
 )
@@ -63,6 +64,7 @@ SILVER_CLICKSTREAM = TableSpec(
     "silver",
     "clickstream_events",
     "Valid, de-duplicated clickstream events (view, cart, remove_from_cart, purchase).",
+    partition_by=("event_date",),
     keys=("event_id",),
     family="clickstream",
 )
@@ -70,6 +72,7 @@ SILVER_INVENTORY_CHANGES = TableSpec(
     "silver",
     "inventory_changes",
     "Valid, de-duplicated inventory changes, one row per item; quantity is signed.",
+    partition_by=("event_date",),
     keys=("event_id", "product_id"),
     family="inventory",
 )
@@ -77,6 +80,7 @@ SILVER_INVENTORY_SNAPSHOTS = TableSpec(
     "silver",
     "inventory_snapshots",
     "Valid, de-duplicated stock counts, one row per store and product.",
+    partition_by=("event_date",),
     keys=("event_id", "product_id"),
     family="inventory",
 )
@@ -321,8 +325,7 @@ AOV_BY_DISCOUNT_BAND = MartSpec(
 )
 FUNNEL_BY_PRODUCT = MartSpec(
     "fct_funnel_by_product",
-    "Views, carts, removes and purchases per product, with conversion and cart "
-    "abandonment rates.",
+    "Views, carts, removes and purchases per product, with conversion and cart abandonment rates.",
     grain=("product_id",),
     columns=(
         "product_id",

@@ -56,6 +56,9 @@ class CrashAfterCommit:
     def exists(self, spec: TableSpec) -> bool:
         return self.inner.exists(spec)
 
+    def max_value(self, spec: TableSpec, column: str) -> object:
+        return self.inner.max_value(spec, column)
+
     def read_arrow(
         self, spec: TableSpec, columns: list[str] | None = None, where: str | None = None
     ) -> pa.Table | None:

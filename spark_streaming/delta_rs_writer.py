@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, QueryBuilder, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
@@ -50,6 +51,8 @@ class DeltaRsWriter:
         self.settings = settings
         self.storage_options = lake.storage_options(settings)
         self.max_attempts = max_attempts
+        # loaded tables, one per (thread, uri): a reload replays only the new log entries
+        self._tables: dict[tuple[int, str], DeltaTable] = {}
 
     def uri(self, spec: TableSpec) -> str:
         return delta_rs_uri(lake.uri(self.settings, spec))
@@ -67,7 +70,7 @@ class DeltaRsWriter:
         def upsert(table: DeltaTable, batch: pa.Table, props: CommitProperties) -> None:
             merger = table.merge(
                 batch,
-                predicate=merge.predicate,
+                predicate=merge.predicate + _range_bound(batch, merge.bounded_by),
                 source_alias="s",
                 target_alias="t",
                 commit_properties=props,
@@ -101,6 +104,23 @@ class DeltaRsWriter:
         # DataFusion answers with string_view/binary_view; callers get the table's types
         return rows.cast(pa.schema([schema.field(n) for n in names]))
 
+    def max_value(self, spec: TableSpec, column: str) -> Any:
+        """The column's largest value from the Delta log's file statistics: no data file
+        is read, so the cost does not grow with the table (None when empty or absent)."""
+        table = self._load(spec)
+        if table is None:
+            return None
+        actions = pa.table(table.get_add_actions(flatten=True))
+        stat = f"max.{column}"
+        if stat not in actions.column_names:
+            return _max_by_scan(self.read_arrow(spec, [column]), column)
+        has_rows = pc.greater(actions.column("num_records"), 0)
+        maxima = actions.column(stat).filter(has_rows)
+        if maxima.null_count:
+            # a file without statistics (written by an old writer): scan once instead
+            return _max_by_scan(self.read_arrow(spec, [column]), column)
+        return pc.max(maxima).as_py()
+
     def compact(self, spec: TableSpec, *, retention_hours: int = RETENTION_HOURS) -> dict[str, Any]:
         """Bin-pack the many small files streaming makes, then delete unreferenced ones."""
         table = self._load(spec)
@@ -121,10 +141,25 @@ class DeltaRsWriter:
         return result
 
     def _load(self, spec: TableSpec) -> DeltaTable | None:
+        """The table at its latest version. A table loaded before by this thread is
+        brought up to date incrementally instead of read from its checkpoint again."""
+        uri = self.uri(spec)
+        key = (threading.get_ident(), uri)
+        cached = self._tables.get(key)
+        if cached is not None:
+            try:
+                cached.update_incremental()
+                return cached
+            except DeltaError:
+                self._tables.pop(key, None)  # e.g. the table was deleted: load afresh
         try:
-            return DeltaTable(self.uri(spec), storage_options=self.storage_options)
+            table = DeltaTable(uri, storage_options=self.storage_options)
         except TableNotFoundError:
             return None
+        if len(self._tables) > 512:  # threads come and go: never grow without bound
+            self._tables.clear()
+        self._tables[key] = table
+        return table
 
     def _commit(self, spec: TableSpec, df: DataFrame, txn: BatchTxn, write: Commit) -> bool:
         """Write one batch once: skip a committed txn, retry lost commit races."""
@@ -238,6 +273,29 @@ def delta_rs_uri(uri: str) -> str:
 
 def _append(table: DeltaTable, batch: pa.Table, props: CommitProperties) -> None:
     write_deltalake(table, batch, mode="append", commit_properties=props)
+
+
+def _range_bound(batch: pa.Table, column: str | None) -> str:
+    """` AND t.<column> BETWEEN <batch min> AND <batch max>`: lets the merge skip target
+    files by their statistics instead of joining the whole table on the keys."""
+    if not column or batch.num_rows == 0:
+        return ""
+    low, high = pc.min_max(batch.column(column)).values()
+    if low.as_py() is None:
+        return ""
+    low_sql, high_sql = _sql_literal(low.as_py()), _sql_literal(high.as_py())
+    return f" AND t.{column} >= {low_sql} AND t.{column} <= {high_sql}"
+
+
+def _sql_literal(value: object) -> str:
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _max_by_scan(rows: pa.Table | None, column: str) -> Any:
+    return None if rows is None or rows.num_rows == 0 else pc.max(rows.column(column)).as_py()
 
 
 def _has_committed(table: DeltaTable | None, txn: BatchTxn) -> bool:

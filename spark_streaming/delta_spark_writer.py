@@ -55,6 +55,9 @@ class DeltaSparkWriter:
     ) -> pa.Table | None:
         return self.reader.read_arrow(spec, columns, where)
 
+    def max_value(self, spec: TableSpec, column: str) -> object:
+        return self.reader.max_value(spec, column)
+
     def append(self, spec: TableSpec, df: DataFrame, txn: BatchTxn) -> bool:
         if self._skip(spec, df, txn):
             return False

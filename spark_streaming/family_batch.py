@@ -13,6 +13,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -27,6 +30,7 @@ from spark_streaming.batch_metrics import BatchMetrics
 from spark_streaming.event_time_state import EventTimeState, parse_duration
 from spark_streaming.family_plans import FamilyPlan
 from spark_streaming.lake_writer import BatchTxn, LakeWriter
+from spark_streaming.maintenance import PeriodicMaintenance
 from spark_streaming.transforms import bronze, dedup, inventory, silver, validation
 
 log = logging.getLogger(__name__)
@@ -49,9 +53,20 @@ class FamilyBatchProcessor:
         self._app_id: str | None = None
         self._bound = threading.Event()
         self._products: DataFrame | None = None
+        # independent tables commit side by side (bronze and quarantine next to silver,
+        # the gold tables together): each commit mostly waits on its own Spark job or
+        # on delta-rs, so two cores keep busy
+        self.maintenance = PeriodicMaintenance(
+            writer, plan.own_tables, settings.maintain_every_batches
+        )
+        self._pool = ThreadPoolExecutor(
+            max_workers=3, thread_name_prefix=f"{plan.family.name}-gold"
+        )
         # read by the demo and `--until-idle` to know when the stream has caught up
         self.input_rows_total = 0
         self.last_batch_monotonic: float | None = None
+        # the last batches' metrics, for profiling (spark_streaming/profile_batches.py)
+        self.history: deque[BatchMetrics] = deque(maxlen=1_000)
 
     def bind(self, query_id: str) -> None:
         """Key app transactions by the query's id, which lives in its checkpoint."""
@@ -72,21 +87,25 @@ class FamilyBatchProcessor:
         state = self._recovered_state()
         batch_df = batch_df.persist()
         cached: list[DataFrame] = [batch_df]
+        side_writes: list[Future[bool]] = []
         phase = metrics.phase
         try:
-            with phase("read"):
-                batch_df.count()  # materializes the cache: Kafka is read once per batch
             bronze_rows = bronze.to_bronze(batch_df, metrics.started_at)
             validated = validation.parse_and_validate(bronze_rows, self.plan.family).persist()
             cached.append(validated)
-            with phase("validate"):
+            with phase("read_validate"):
+                # one job reads Kafka once and fills both caches
                 self._count_outcomes(validated, metrics)
-            with phase("bronze"):
-                self.writer.append(self.plan.bronze, bronze_rows, txn)
+            # bronze and quarantine depend on nothing downstream: they commit while the
+            # batch goes on to silver and gold (each table is exactly-once on its own)
+            side_writes.append(
+                self._pool.submit(self.writer.append, self.plan.bronze, bronze_rows, txn)
+            )
             if metrics.quarantined_rows:
-                with phase("quarantine"):
-                    quarantine = validation.quarantine_rows(validated, self.plan.family)
-                    self.writer.append(tables.QUARANTINE, quarantine, txn)
+                quarantine = validation.quarantine_rows(validated, self.plan.family)
+                side_writes.append(
+                    self._pool.submit(self.writer.append, tables.QUARANTINE, quarantine, txn)
+                )
             events = silver.valid_events(validated)
             with phase("dedup"):
                 flagged, stored_rows = self._deduplicate(events, state, metrics)
@@ -95,6 +114,9 @@ class FamilyBatchProcessor:
                 written = self._write_silver(flagged, events, txn)
             with phase("gold"):
                 self._write_gold(written, txn)
+            with phase("bronze_wait"):
+                for future in side_writes:
+                    future.result()
             metrics.latencies_ms = self._latencies(stored_rows)
             state.advance((r[0], r[1], r[3], r[4]) for r in stored_rows)
             metrics.max_event_time = state.max_event_time
@@ -102,9 +124,12 @@ class FamilyBatchProcessor:
             with phase("ops"):
                 self.writer.append(tables.STREAM_BATCHES, metrics.to_frame(self.spark), txn)
         finally:
+            wait(side_writes)  # never unpersist what a side write still reads
             for frame in cached:
                 frame.unpersist()
+        self.maintenance.after_batch(batch_id)
         self.input_rows_total += metrics.input_rows
+        self.history.append(replace(metrics, latencies_ms=[]))  # keep it small
         self.last_batch_monotonic = time.monotonic()
         log.info(kv("batch_committed", query=self.plan.query_name, **metrics.as_log_fields()))
 
@@ -169,23 +194,63 @@ class FamilyBatchProcessor:
 
     def _write_gold(self, silver_rows: dict[TableSpec, DataFrame], txn: BatchTxn) -> None:
         updated_at = _now()
+        merges = []
         for target in self.plan.windowed_gold:
             on_time = silver_rows[target.source].filter(~F.col("is_late"))
             contribution = target.build(
                 on_time, self.settings.window_duration, updated_at=updated_at
             )
-            self.writer.merge(target.spec, contribution, target.merge, txn)
+            merges.append((target.spec, contribution, target.merge))
         if self.plan.keeps_inventory_levels:
-            levels = inventory.inventory_levels(
-                silver_rows[tables.SILVER_INVENTORY_CHANGES],
-                silver_rows[tables.SILVER_INVENTORY_SNAPSHOTS],
-                self._frame(tables.INVENTORY_LEVELS, inventory.INVENTORY_LEVELS_SCHEMA),
-                self._products_frame(),
-                updated_at,
+            levels = self._inventory_levels(silver_rows, updated_at)
+            if levels is not None:
+                merges.append((tables.INVENTORY_LEVELS, levels, inventory.INVENTORY_LEVELS_MERGE))
+        futures = [
+            self._pool.submit(self.writer.merge, spec, frame, merge, txn)
+            for spec, frame, merge in merges
+        ]
+        for future in futures:
+            future.result()  # re-raises a failed merge; the batch is then replayed
+
+    def _inventory_levels(
+        self, silver_rows: dict[TableSpec, DataFrame], updated_at: datetime
+    ) -> DataFrame | None:
+        """The batch's inventory_levels rows, reading only what the batch touches: the
+        stored levels of its (store, product) keys and, when it brings counts, the
+        stored changes of those keys made after its earliest count."""
+        changes = silver_rows[tables.SILVER_INVENTORY_CHANGES]
+        snapshots = silver_rows[tables.SILVER_INVENTORY_SNAPSHOTS]
+        keys = inventory.KEYS
+        touched = (
+            changes.select(*keys, F.lit(None).cast("timestamp").alias("counted_at"))
+            .unionByName(snapshots.select(*keys, F.col("event_time").alias("counted_at")))
+            .groupBy(*keys)
+            .agg(F.min("counted_at").alias("counted_at"))
+            .select(*keys, F.date_format("counted_at", "yyyy-MM-dd HH:mm:ss.SSSSSS").alias("at"))
+            .collect()
+        )
+        if not touched:
+            return None
+        stores = ", ".join(str(v) for v in sorted({r["store_id"] for r in touched}))
+        products = ", ".join(str(v) for v in sorted({r["product_id"] for r in touched}))
+        # a superset of the touched pairs; the transform's joins keep the exact ones
+        of_touched = f"store_id IN ({stores}) AND product_id IN ({products})"
+        current = self._frame(
+            tables.INVENTORY_LEVELS, inventory.INVENTORY_LEVELS_SCHEMA, of_touched
+        )
+        counted = [r["at"] for r in touched if r["at"] is not None]
+        recent = None
+        if counted:
+            since = min(counted)
+            recent = self._frame(
+                tables.SILVER_INVENTORY_CHANGES,
+                "store_id int, product_id long, event_time timestamp, quantity int",
+                f"{of_touched} AND event_time > '{since}' AND event_date >= '{since[:10]}'",
+                [*keys, "event_time", "quantity"],
             )
-            self.writer.merge(
-                tables.INVENTORY_LEVELS, levels, inventory.INVENTORY_LEVELS_MERGE, txn
-            )
+        return inventory.inventory_levels(
+            changes, snapshots, current, self._products_frame(), updated_at, recent
+        )
 
     def _latencies(self, stored_rows: list[tuple]) -> list[float]:
         """Produce time to the moment the event's gold rows were committed."""
@@ -198,19 +263,19 @@ class FamilyBatchProcessor:
         ]
 
     def _recovered_state(self) -> EventTimeState:
+        """The watermark from the silver tables' file statistics (no data file is read),
+        and the ids inside it from the files that can hold them."""
         if self.state is None:
             self.state = EventTimeState(self.delay)
             specs = [spec for spec, _ in self.plan.silver]
-            latest = [
-                t
-                for spec in specs
-                for t in _column(self.writer.read_arrow(spec, ["event_time"]), "event_time")
-                if t is not None
-            ]
-            self.state.max_event_time = max(latest, default=None)
+            latest = [self.writer.max_value(spec, "event_time") for spec in specs]
+            self.state.max_event_time = max((t for t in latest if t is not None), default=None)
             watermark = self.state.watermark
             if watermark is not None:
-                where = f"event_time >= '{watermark.isoformat()}'"
+                where = (
+                    f"event_time >= '{watermark.isoformat()}'"
+                    f" AND event_date >= '{watermark.date().isoformat()}'"
+                )
                 for spec in specs:
                     seen = self.writer.read_arrow(
                         spec, ["event_id", "event_time", "kafka_partition", "kafka_offset"], where
@@ -235,10 +300,20 @@ class FamilyBatchProcessor:
             return set()
         own = {(r[0], r[2], r[3]) for r in lineage}
         quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in sorted(event_ids))
+        # a resent event carries its original event_time: bound the look-up by time so
+        # file statistics and event_date partitions skip everything else
+        times = [r[1] for r in lineage if r[0] in event_ids]
+        low, high = min(times), max(times)
+        where = (
+            f"event_id IN ({quoted}) AND event_time >= '{low.isoformat()}'"
+            f" AND event_time <= '{high.isoformat()}'"
+            f" AND event_date >= '{low.date().isoformat()}'"
+            f" AND event_date <= '{high.date().isoformat()}'"
+        )
         found: set[str] = set()
         for spec, _ in self.plan.silver:
             hits = self.writer.read_arrow(
-                spec, ["event_id", "kafka_partition", "kafka_offset"], f"event_id IN ({quoted})"
+                spec, ["event_id", "kafka_partition", "kafka_offset"], where
             )
             if hits is not None:
                 found |= {
@@ -263,8 +338,14 @@ class FamilyBatchProcessor:
             return self.spark.createDataFrame([], built.schema)
         return self.spark.createDataFrame(table).select(*built.columns)
 
-    def _frame(self, spec: TableSpec, schema: str) -> DataFrame:
-        table = self.writer.read_arrow(spec)
+    def _frame(
+        self,
+        spec: TableSpec,
+        schema: str,
+        where: str | None = None,
+        columns: list[str] | None = None,
+    ) -> DataFrame:
+        table = self.writer.read_arrow(spec, columns, where)
         if table is None or table.num_rows == 0:
             return self.spark.createDataFrame([], schema)
         return self.spark.createDataFrame(table)
@@ -277,10 +358,6 @@ class FamilyBatchProcessor:
                 return self.spark.createDataFrame([], "product_id long, safety_stock int")
             self._products = self.spark.createDataFrame(table).cache()
         return self._products
-
-
-def _column(table: pa.Table | None, name: str) -> list:
-    return [] if table is None else table.column(name).to_pylist()
 
 
 def _rows(table: pa.Table) -> list[tuple]:

@@ -41,6 +41,19 @@ class FamilyPlan:
     def query_name(self) -> str:
         return f"{self.family.name}_pipeline"
 
+    @property
+    def own_tables(self) -> list[TableSpec]:
+        """Every table this family's stream writes, for periodic maintenance; the
+        shared quarantine and ops tables are left to the sales stream so that two
+        streams never compact one table at once."""
+        specs = [self.bronze, *(spec for spec, _ in self.silver)]
+        specs += [target.spec for target in self.windowed_gold]
+        if self.keeps_inventory_levels:
+            specs.append(tables.INVENTORY_LEVELS)
+        if self.family.name == "sales":
+            specs += [tables.QUARANTINE, tables.STREAM_BATCHES]
+        return specs
+
 
 SALES_PLAN = FamilyPlan(
     family=contracts.SALES,

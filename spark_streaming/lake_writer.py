@@ -45,6 +45,8 @@ class MergeSpec:
 
     `extra` is laid over the matched updates (also over "every column" when `updates`
     is None), e.g. `{"first_seen_at": "t.first_seen_at"}` to keep one target column.
+    `bounded_by` names a key column whose batch range (min to max) bounds the target
+    rows a writer may match, so a merge reads only the files that overlap the batch.
     Expressions must parse in both Spark SQL and DataFusion (delta-rs): plain
     arithmetic, CAST, ROUND, CASE WHEN, COALESCE.
     """
@@ -52,6 +54,7 @@ class MergeSpec:
     keys: tuple[str, ...]
     updates: Mapping[str, str] | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+    bounded_by: str | None = None
 
     @property
     def predicate(self) -> str:
@@ -85,6 +88,10 @@ class LakeWriter(Protocol):
     def is_committed(self, spec: TableSpec, txn: BatchTxn) -> bool: ...
 
     def exists(self, spec: TableSpec) -> bool: ...
+
+    def max_value(self, spec: TableSpec, column: str) -> object:
+        """The column's largest value, from file statistics where the format keeps them."""
+        ...
 
     def read_arrow(
         self, spec: TableSpec, columns: list[str] | None = None, where: str | None = None

@@ -19,26 +19,51 @@ def build_session(settings: Settings, app_name: str = "retail-lakehouse") -> Spa
     builder = (
         SparkSession.builder.appName(app_name)
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.default.parallelism", "4")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config(
             "spark.sql.streaming.stateStore.providerClass",
             "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
         )
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
+        # foreachBatch has nothing to do in a batch without new records
+        .config("spark.sql.streaming.noDataMicroBatches.enabled", "false")
     )
     # s3a settings matter only on clusters that write the lake through Spark (delta-spark)
     for key, value in s3a_options(settings).items():
         builder = builder.config(key, value)
-    if not launched_by_spark_submit():
-        builder = builder.master(settings.spark_master).config(
-            "spark.driver.memory", settings.spark_driver_memory
-        )
+    for key, value in cluster_options(settings, local=not launched_by_spark_submit()).items():
+        builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     return session
+
+
+LOCAL_SHUFFLE_PARTITIONS = 2
+
+
+def cluster_options(settings: Settings, *, local: bool) -> dict[str, str]:
+    """Settings a cluster sizes for itself. Local runs get small defaults (two cores,
+    micro-batches of thousands of rows); under spark-submit only what the user set
+    explicitly (SPARK_SHUFFLE_PARTITIONS, SPARK_UI_ENABLED) is passed on."""
+    options: dict[str, str] = {}
+    partitions = settings.spark_shuffle_partitions
+    if partitions is None and local:
+        partitions = LOCAL_SHUFFLE_PARTITIONS
+    if partitions is not None:
+        options["spark.sql.shuffle.partitions"] = str(partitions)
+        if local:
+            options["spark.default.parallelism"] = str(partitions)
+    ui = settings.spark_ui_enabled
+    if ui is None and local:
+        ui = False
+    if ui is not None:
+        options["spark.ui.enabled"] = str(ui).lower()
+    if local:
+        options |= {
+            "spark.master": settings.spark_master,
+            "spark.driver.memory": settings.spark_driver_memory,
+            "spark.ui.showConsoleProgress": "false",
+        }
+    return options
 
 
 def launched_by_spark_submit() -> bool:

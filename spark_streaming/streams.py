@@ -58,6 +58,26 @@ def start_streams(
     for name in families:
         plan = plan_for(name)
         processor = FamilyBatchProcessor(plan, settings, writer, spark)
+        query = _start_query(spark, settings, processor)
+        running.append(RunningStream(name, query, processor))
+    return running
+
+
+def _start_query(
+    spark: SparkSession, settings: Settings, processor: FamilyBatchProcessor
+) -> StreamingQuery:
+    """Start one family's query, once its sources are up.
+
+    Queries start one after another: a Python source starts a Python process that
+    must connect back to the JVM within Spark's fixed ten seconds, which a busy
+    two-core machine can miss. Such a start-up failure has read nothing yet, so the
+    query is simply started again from its checkpoint.
+    """
+    plan = processor.plan
+    give_up_at = time.monotonic() + START_RETRY_S
+    attempt = 0
+    while True:
+        attempt += 1
         query = (
             read_kafka_stream(spark, settings, [settings.topic(plan.family)])
             .writeStream.queryName(plan.query_name)
@@ -67,8 +87,29 @@ def start_streams(
             .start()
         )
         processor.bind(str(query.id))
-        running.append(RunningStream(name, query, processor))
-    return running
+        _wait_until_sources_started(query)
+        error = None if query.isActive else query.exception()
+        if error is None or WORKER_START_TIMEOUT not in str(error):
+            return query
+        if time.monotonic() > give_up_at:
+            return query  # its error is raised by await_streams
+        log.warning(kv("query_start_retry", query=plan.query_name, attempt=attempt))
+        time.sleep(min(attempt, 5))
+
+
+# how long a query whose Python source cannot start is tried again
+START_RETRY_S = 600.0
+WORKER_START_TIMEOUT = "Python worker failed to connect back"
+
+
+def _wait_until_sources_started(query: StreamingQuery, timeout_s: float = 60.0) -> None:
+    """Until the query has created its sources (or failed doing so)."""
+    deadline = time.monotonic() + timeout_s
+    while query.isActive and time.monotonic() < deadline:
+        # "Initializing StreamExecution", then "Initializing sources"
+        if not str(query.status.get("message", "")).startswith("Initializing"):
+            return
+        time.sleep(0.1)
 
 
 def stop_streams(running: Iterable[RunningStream], timeout_s: float = 60.0) -> None:

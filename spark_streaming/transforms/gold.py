@@ -45,10 +45,12 @@ def _add(*columns: str) -> dict[str, str]:
 
 SALES_BY_PRODUCT_MERGE = MergeSpec(
     keys=SALES_BY_PRODUCT_MINUTE.keys,
+    bounded_by="window_start",
     updates={**_add("orders", "units", "revenue"), "updated_at": "s.updated_at"},
 )
 SALES_BY_STORE_MERGE = MergeSpec(
     keys=SALES_BY_STORE_MINUTE.keys,
+    bounded_by="window_start",
     updates={
         **_add("orders", "units", "revenue"),
         "avg_order_value": _AVG_ORDER_VALUE_SQL,
@@ -57,6 +59,7 @@ SALES_BY_STORE_MERGE = MergeSpec(
 )
 FUNNEL_MERGE = MergeSpec(
     keys=FUNNEL_BY_PRODUCT_MINUTE.keys,
+    bounded_by="window_start",
     updates={**_add(*FUNNEL_STEPS.values()), "updated_at": "s.updated_at"},
 )
 

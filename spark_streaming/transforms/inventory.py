@@ -1,12 +1,12 @@
 """Gold inventory levels: stock on hand per store and product.
 
-On hand is the latest stock count (snapshot) plus the changes that happened after
-it. A batch's rows are folded into the stored row of each (store, product) it
-touches; late events count too, since stock is not windowed. A change older than
-the stored count is already in that count and is ignored.
-
-Known limit: the stored row keeps no change history, so a count that arrives in a
-later batch than changes made after it (a late count) drops those changes.
+On hand is the latest stock count (snapshot) plus every change that happened after
+it, whatever order the events arrive in. A batch's rows are folded into the stored row
+of each (store, product) it touches; late events count too, since stock is not
+windowed. A change older than the stored count is already in that count and is
+ignored. A count newer than the stored one restarts on-hand from that count plus the
+stored changes made after it (`recent_changes`, read from silver by the caller), so
+changes applied in earlier batches but newer than the count are kept.
 """
 
 from __future__ import annotations
@@ -39,10 +39,19 @@ def inventory_levels(
     current: DataFrame,
     products: DataFrame,
     updated_at: datetime,
+    recent_changes: DataFrame | None = None,
 ) -> DataFrame:
-    """New inventory_levels rows for every (store_id, product_id) the batch touches."""
+    """New inventory_levels rows for every (store_id, product_id) the batch touches.
+
+    `current` needs only the stored rows of the touched keys. `recent_changes` are the
+    stored changes (this batch's included) of the touched keys made after the batch's
+    earliest count; `changes` stands in for them when None (nothing stored before).
+    """
     baselines = _baselines(_touched_keys(changes, snapshots), _latest_counts(snapshots), current)
-    levels = baselines.join(_changes_since_baseline(changes, baselines), on=KEYS, how="left")
+    moved = _changes_since_baseline(
+        changes, recent_changes if recent_changes is not None else changes, baselines
+    )
+    levels = baselines.join(moved, on=KEYS, how="left")
     safety = products.select(
         F.col("product_id").cast("long").alias("product_id"),
         F.col("safety_stock").cast("int").alias("safety_stock"),
@@ -96,6 +105,7 @@ def _baselines(touched: DataFrame, latest_counts: DataFrame, current: DataFrame)
     )
     return joined.select(
         *KEYS,
+        newer_count.alias("recounted"),
         F.when(newer_count, F.col("batch_snapshot_at"))
         .otherwise(F.col("current_snapshot_at"))
         .alias("baseline_at"),
@@ -107,16 +117,38 @@ def _baselines(touched: DataFrame, latest_counts: DataFrame, current: DataFrame)
     )
 
 
-def _changes_since_baseline(changes: DataFrame, baselines: DataFrame) -> DataFrame:
-    """Per key: the sum of the batch's changes after the baseline, and the latest change."""
+def _changes_since_baseline(
+    changes: DataFrame, recent_changes: DataFrame, baselines: DataFrame
+) -> DataFrame:
+    """Per key: the sum of changes after the baseline, and the batch's latest change.
+
+    A recounted key starts from the batch's count: every stored change after it counts,
+    whichever batch brought it. Any other key keeps its stored on-hand, which already
+    holds the earlier batches' changes, so only this batch's changes are added.
+    """
     after_baseline = F.col("baseline_at").isNull() | (F.col("event_time") > F.col("baseline_at"))
-    return (
-        changes.join(baselines.select(*KEYS, "baseline_at"), on=KEYS, how="inner")
+    moved = F.sum(F.when(after_baseline, F.col("quantity")).otherwise(F.lit(0))).cast("long")
+    keyed = baselines.select(*KEYS, "baseline_at", "recounted")
+    from_batch = (
+        changes.join(keyed, on=KEYS, how="inner")
         .groupBy(*KEYS)
         .agg(
-            F.sum(F.when(after_baseline, F.col("quantity")).otherwise(F.lit(0)))
+            F.sum(F.when(~F.col("recounted") & after_baseline, F.col("quantity")))
             .cast("long")
-            .alias("moved"),
+            .alias("batch_moved"),
             F.max("event_time").alias("batch_change_at"),
         )
+    )
+    since_count = (
+        recent_changes.select(*KEYS, "event_time", "quantity")
+        .join(keyed.where("recounted"), on=KEYS, how="inner")
+        .groupBy(*KEYS)
+        .agg(moved.alias("recount_moved"))
+    )
+    return from_batch.join(since_count, on=KEYS, how="full").select(
+        *KEYS,
+        (F.coalesce("batch_moved", F.lit(0)) + F.coalesce("recount_moved", F.lit(0))).alias(
+            "moved"
+        ),
+        "batch_change_at",
     )

@@ -73,21 +73,18 @@ def make_settings(broker: EmbeddedBroker, root, name: str, **overrides) -> Setti
 
 
 def seeded_messages(settings, catalog, seed, events, start, faults) -> list[OutboundMessage]:
-    stream = generate_messages(
-        settings,
-        seed=seed,
-        events=events,
-        faults=faults,
-        clock=SimulatedClock(start),
-        catalog=catalog,
+    # late and out-of-order stock counts included: on-hand is the latest count plus
+    # every change after it, whatever order they arrive in
+    return list(
+        generate_messages(
+            settings,
+            seed=seed,
+            events=events,
+            faults=faults,
+            clock=SimulatedClock(start),
+            catalog=catalog,
+        )
     )
-    # a stock count moved back in time would claim to predate changes it already counts
-    # (a documented limit of inventory_levels), so the test leaves those out
-    return [
-        m
-        for m in stream
-        if not (m.event_type == "inventory_snapshot" and m.fault in ("late", "out_of_order"))
-    ]
 
 
 def publish(settings: Settings, messages: list[OutboundMessage]) -> None:

@@ -154,3 +154,30 @@ def test_merge_without_updates_replaces_matched_rows(
 
     expected = spark.createDataFrame([(1, 10, 7, minute(1)), (1, 11, 9, minute(1))], schema)
     assert_df_equality(stored(spark, writer, spec), expected, ignore_row_order=True)
+
+
+def test_merge_bounded_by_the_batch_window_range_skips_other_files(
+    spark: SparkSession, writer: DeltaRsWriter
+) -> None:
+    from deltalake import DeltaTable
+
+    bounded = MergeSpec(keys=BY_STORE.keys, updates=ADDITIVE_UPDATES, bounded_by="window_start")
+    # one file per minute: each batch inserts only new windows
+    for m in range(4):
+        rows = [row(m, 1, 1, "2.00", "2.00", "quiet", 30)]
+        assert writer.merge(BY_STORE, frame(spark, rows), bounded, BatchTxn("sales", m))
+    late = [row(2, 1, 1, "4.00", "4.00", "quiet", 40)]
+    assert writer.merge(BY_STORE, frame(spark, late), bounded, BatchTxn("sales", 4))
+
+    metrics = DeltaTable(writer.uri(BY_STORE)).history(1)[0]["operationMetrics"]
+    assert metrics["num_target_files_scanned"] == 1  # only minute 2's file
+    expected = frame(
+        spark,
+        [
+            row(0, 1, 1, "2.00", "2.00", "quiet", 30),
+            row(1, 1, 1, "2.00", "2.00", "quiet", 30),
+            row(2, 1, 2, "6.00", "3.00", "quiet", 40),
+            row(3, 1, 1, "2.00", "2.00", "quiet", 30),
+        ],
+    )
+    assert_df_equality(stored(spark, writer, BY_STORE), expected, ignore_row_order=True)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC
+
 from chispa import assert_df_equality
 from transforms_support import utc
 
@@ -128,3 +130,76 @@ def test_first_batch_starts_from_an_empty_table(spark):
 def test_levels_merge_on_store_and_product_and_replace_the_row():
     assert INVENTORY_LEVELS_MERGE.keys == tables.INVENTORY_LEVELS.keys == ("store_id", "product_id")
     assert INVENTORY_LEVELS_MERGE.updates is None
+
+
+def test_a_count_older_than_applied_changes_keeps_them(spark):
+    """Reordering: a count newer than the stored one but older than changes applied in
+    earlier batches restarts from the count and keeps every stored change after it."""
+    # stored: counted 40 at 08:00, then +10 at 09:10 and -2 at 09:40 (earlier batches)
+    current = spark.createDataFrame(
+        [
+            stored(1, 2, 48, at("08:00"), at("09:40"), safety=10),
+            stored(1, 3, 7, None, at("09:20")),  # changes only, then a count
+        ],
+        LEVELS_SCHEMA,
+    )
+    # silver after this batch's commit: earlier changes plus this batch's
+    recent = spark.createDataFrame(
+        [
+            change(1, 2, 10, at("09:10"), 1),
+            change(1, 2, -2, at("09:40"), 2),
+            change(1, 2, -1, at("09:05"), 3),  # this batch, after the new count
+            change(1, 2, -7, at("08:59"), 4),  # this batch, before the new count
+            change(1, 3, 7, at("09:20"), 5),
+        ],
+        CHANGES_SCHEMA,
+    )
+    changes = recent.where("kafka_offset IN (3, 4)")
+    snapshots = spark.createDataFrame(
+        [count(1, 2, 45, at("09:00"), 20), count(1, 3, 30, at("09:00"), 21)], SNAPSHOTS_SCHEMA
+    )
+    products = spark.createDataFrame([(2, 10)], "product_id long, safety_stock int")
+
+    actual = inventory_levels(changes, snapshots, current, products, NOW, recent_changes=recent)
+
+    expected = spark.createDataFrame(
+        [
+            # 45 counted at 09:00, then -1 (09:05), +10 (09:10), -2 (09:40)
+            (1, 2, 52, at("09:00"), at("09:40"), 10, False, NOW),
+            # 30 counted at 09:00, then +7 (09:20)
+            (1, 3, 37, at("09:00"), at("09:20"), None, False, NOW),
+        ],
+        LEVELS_SCHEMA,
+    )
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_any_arrival_order_gives_the_same_levels(spark):
+    """The same events split into batches in every order end at the same on-hand,
+    computed independently: latest count plus every change after it."""
+    from itertools import permutations
+
+    events = [
+        ("count", count(1, 2, 40, at("08:00"), 1)),
+        ("change", change(1, 2, 10, at("09:10"), 2)),
+        ("count", count(1, 2, 45, at("09:00"), 3)),
+        ("change", change(1, 2, -3, at("08:30"), 4)),
+    ]
+    products = spark.createDataFrame([], "product_id long, safety_stock int")
+    # independent: count at 09:00 (45) plus the one change after it (+10)
+    for order in list(permutations(events))[::8]:
+        levels = spark.createDataFrame([], LEVELS_SCHEMA)
+        silver_changes: list[tuple] = []
+        for kind, row in order:
+            batch_changes = [row] if kind == "change" else []
+            silver_changes += batch_changes
+            levels = inventory_levels(
+                spark.createDataFrame(batch_changes, CHANGES_SCHEMA),
+                spark.createDataFrame([row] if kind == "count" else [], SNAPSHOTS_SCHEMA),
+                levels,
+                products,
+                NOW,
+                recent_changes=spark.createDataFrame(silver_changes, CHANGES_SCHEMA),
+            ).localCheckpoint()
+        on_hand = [(r.on_hand, r.last_snapshot_at.replace(tzinfo=UTC)) for r in levels.collect()]
+        assert on_hand == [(55, at("09:00"))], order
