@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 EVENTS ?= 50000
+# tiny (smoke, ~3 min), small (fits a shared laptop, ~25 min), full (the issue's run, hours)
+BENCH_SIZE ?= small
 
-.PHONY: install demo test test-unit test-integration check format clean
+.PHONY: install demo bench test test-unit test-integration check format clean
 
 install: $(VENV)/.installed
 
@@ -21,6 +23,9 @@ $(VENV)/.installed: pyproject.toml
 
 demo: install
 	$(BIN)/lakehouse demo --events $(EVENTS)
+
+bench: install
+	$(BIN)/python -m bench --size $(BENCH_SIZE)
 
 test: install
 	$(BIN)/python -m pytest

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     window_duration: str = "1 minute"
     starting_offsets: Literal["earliest", "latest"] = "earliest"
     max_offsets_per_trigger: int | None = Field(None, ge=1)
+    # offsets that vanished (retention, a recreated topic) stop the query unless allowed
+    kafka_fail_on_data_loss: bool = True
 
     # Producer
     producer_seed: int = 42
