@@ -6,6 +6,7 @@ the Delta tables they write. Nothing here depends on how a micro-batch is proces
 from __future__ import annotations
 
 import logging
+import os
 import statistics
 import threading
 import time
@@ -101,6 +102,12 @@ class Bench:
         from mock.embedded_broker import EmbeddedBroker
         from spark_streaming.session import build_session
 
+        # on a shared, loaded machine Python workers can take longer than the default
+        # 15 s to connect back to the JVM; a bench run must not die of that
+        os.environ.setdefault(
+            "PYSPARK_SUBMIT_ARGS",
+            "--conf spark.python.authenticate.socketTimeout=120s pyspark-shell",
+        )
         with EmbeddedBroker(log_path=self.work_dir / "broker.log") as broker:
             self.broker = broker
             self.spark = build_session(self.settings("session"), app_name="retail-lakehouse-bench")
@@ -226,7 +233,9 @@ class Bench:
             writer = LayerFilter(make_lake_writer(self.spark, settings), skip)
             running = start_streams(self.spark, settings, writer=writer)
             try:
-                first_batch_at = _wait_caught_up(settings, expected, timeout_s=max(600, total / 50))
+                first_batch_at = _wait_caught_up(
+                    settings, expected, timeout_s=max(600, total / 50), running=running
+                )
             finally:
                 stop_streams(running)
             wall = time.monotonic() - started
@@ -282,6 +291,7 @@ class Bench:
                 thread.start()
                 while thread.is_alive():
                     thread.join(timeout=10)
+                    _raise_if_stopped(running)
                     _progress(
                         "steady_state",
                         rate=rate,
@@ -296,11 +306,15 @@ class Bench:
                 }
                 drained_at = None
                 try:
-                    _wait_caught_up(settings, expected, timeout_s=self.size.drain_limit_s)
+                    _wait_caught_up(
+                        settings, expected, timeout_s=self.size.drain_limit_s, running=running
+                    )
                     drained_at = time.time() * 1000
                 except TimeoutError:
                     # lag not bounded at this rate; let it finish so tables are complete
-                    _wait_caught_up(settings, expected, timeout_s=max(300, 3 * duration_s))
+                    _wait_caught_up(
+                        settings, expected, timeout_s=max(300, 3 * duration_s), running=running
+                    )
             finally:
                 stop_streams(running)
         resources = sampler.stop()
@@ -353,7 +367,16 @@ def bronze_rows(settings: Settings, family: str) -> int:
     return int(sum(actions.column("num_records").to_pylist() or [0]))
 
 
-def _wait_caught_up(settings: Settings, expected: dict[str, int], timeout_s: float) -> float | None:
+def _raise_if_stopped(running: Any) -> None:
+    for stream in running or ():
+        query = getattr(stream, "query", stream)
+        if hasattr(query, "isActive") and not query.isActive:
+            raise RuntimeError(f"a streaming query stopped: {query.exception()}")
+
+
+def _wait_caught_up(
+    settings: Settings, expected: dict[str, int], timeout_s: float, running: Any = None
+) -> float | None:
     """Until every family's bronze table holds what was delivered to its topic; returns
     the monotonic time the first rows appeared (the end of the first batch)."""
     deadline = time.monotonic() + timeout_s
@@ -367,6 +390,7 @@ def _wait_caught_up(settings: Settings, expected: dict[str, int], timeout_s: flo
             # bronze commits first: give the batch's remaining tables their commit
             _wait_ops_settled(settings)
             return first_rows_at
+        _raise_if_stopped(running)
         if time.monotonic() > deadline:
             raise TimeoutError(
                 f"streams did not catch up in {timeout_s:.0f}s: {counts} of {expected}"
