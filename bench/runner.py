@@ -5,6 +5,7 @@ the Delta tables they write. Nothing here depends on how a micro-batch is proces
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import statistics
@@ -174,13 +175,10 @@ class Bench:
                 clock="realtime",
             )
             for mode, skip in MODES.items():
-                run = self.settings(
-                    f"{topics}-{mode}",
-                    topics=topics,
-                    max_offsets_per_trigger=self.size.max_offsets_per_trigger,
+                drain = functools.partial(
+                    self._drain_mode, topics, producing, report.delivered_by_topic, mode, skip
                 )
-                _copy_reference_tables(producing, run)
-                per_mode[mode].append(self._drain(run, report.delivered_by_topic, skip))
+                per_mode[mode].append(_retrying(drain, f"catch_up {mode}"))
                 _progress(
                     "catch_up",
                     events=events,
@@ -218,9 +216,26 @@ class Bench:
         }
         return out
 
+    def _drain_mode(
+        self,
+        topics: str,
+        producing: Settings,
+        delivered: dict[str, int],
+        mode: str,
+        skip: tuple[str, ...],
+        attempt: int,
+    ) -> dict:
+        run = self.settings(
+            f"{topics}-{mode}-{attempt}",
+            topics=topics,
+            max_offsets_per_trigger=self.size.max_offsets_per_trigger,
+        )
+        _copy_reference_tables(producing, run)
+        return self._drain(run, delivered, skip)
+
     def _drain(self, settings: Settings, delivered: dict[str, int], skip: tuple[str, ...]) -> dict:
         from spark_streaming.lake_writer import make_lake_writer
-        from spark_streaming.streams import start_streams, stop_streams
+        from spark_streaming.streams import stop_streams
 
         expected = {
             family: delivered.get(settings.topic(f), 0)
@@ -231,7 +246,7 @@ class Bench:
         with BatchLogCapture() as captured:
             started = time.monotonic()
             writer = LayerFilter(make_lake_writer(self.spark, settings), skip)
-            running = start_streams(self.spark, settings, writer=writer)
+            running = _start_one_by_one(self.spark, settings, writer)
             try:
                 first_batch_at = _wait_caught_up(
                     settings, expected, timeout_s=max(600, total / 50), running=running
@@ -263,9 +278,14 @@ class Bench:
     def steady_state(self, rate: float, duration_s: float, buckets: int = 6) -> dict[str, Any]:
         """Produce at `rate` for `duration_s` into running streams, then measure from the
         Delta logs (outside) and ops.stream_batches (the job's own view)."""
+        return _retrying(
+            lambda attempt: self._steady_state(rate, duration_s, buckets), f"steady {rate}"
+        )
+
+    def _steady_state(self, rate: float, duration_s: float, buckets: int) -> dict[str, Any]:
         from producer.faults import FaultConfig
         from producer.run import run_producer
-        from spark_streaming.streams import start_streams, stop_streams
+        from spark_streaming.streams import stop_streams
 
         settings = self.settings(f"steady-{int(rate)}-{int(duration_s)}-{_short_id()}")
         from producer.topics import ensure_topics
@@ -274,7 +294,7 @@ class Bench:
         sampler = ResourceSampler().start()
         outcome: dict[str, Any] = {}
         with BatchLogCapture() as captured:
-            running = start_streams(self.spark, settings)
+            running = _start_one_by_one(self.spark, settings, None)
             try:
                 produce_started_ms = time.time() * 1000
 
@@ -341,6 +361,49 @@ class Bench:
             "resources": resources,
             "files_per_table": files_per_table(lake),
         }
+
+
+def _retrying(run: Callable[[int], dict], what: str, attempts: int = 5) -> dict:
+    """Spark gives a Python worker 10 s to connect back to the JVM; on a loaded shared
+    machine a streaming source's worker can miss that while starting. Such a run is
+    started again from scratch (fresh lake, checkpoints and, for steady state, topics)."""
+    for attempt in range(attempts):
+        try:
+            return run(attempt)
+        except RuntimeError as exc:
+            if "connect back" not in str(exc) or attempt == attempts - 1:
+                raise
+            _progress("retry", what=what, attempt=attempt + 1, reason="python worker start")
+    raise AssertionError("unreachable")
+
+
+def _start_one_by_one(spark: Any, settings: Settings, writer: Any) -> list:
+    """The family streams, started one after the other: each query's source starts a
+    Python worker that must connect back to the JVM within 10 s, and three starting
+    at once on a loaded 2-core machine miss that."""
+    from spark_streaming.lake_writer import make_lake_writer
+    from spark_streaming.streams import ALL_FAMILIES, start_streams
+
+    writer = writer or make_lake_writer(spark, settings)
+    running: list = []
+    try:
+        for family in ALL_FAMILIES:
+            started = start_streams(spark, settings, [family], writer=writer)
+            running += started
+            deadline = time.monotonic() + 60
+            for stream in started:
+                query = getattr(stream, "query", stream)
+                while time.monotonic() < deadline and query.isActive:
+                    if query.status.get("message") != "Initializing sources":
+                        break
+                    time.sleep(0.2)
+            _raise_if_stopped(running)
+    except BaseException:
+        from spark_streaming.streams import stop_streams
+
+        stop_streams(running)
+        raise
+    return running
 
 
 def _short_id() -> str:
