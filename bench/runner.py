@@ -388,22 +388,41 @@ def _start_one_by_one(spark: Any, settings: Settings, writer: Any) -> list:
     running: list = []
     try:
         for family in ALL_FAMILIES:
-            started = start_streams(spark, settings, [family], writer=writer)
-            running += started
-            deadline = time.monotonic() + 60
-            for stream in started:
-                query = getattr(stream, "query", stream)
-                while time.monotonic() < deadline and query.isActive:
-                    if query.status.get("message") != "Initializing sources":
-                        break
-                    time.sleep(0.2)
-            _raise_if_stopped(running)
+            running += _start_family(spark, settings, family, writer)
     except BaseException:
         from spark_streaming.streams import stop_streams
 
         stop_streams(running)
         raise
     return running
+
+
+def _start_family(
+    spark: Any, settings: Settings, family: str, writer: Any, attempts: int = 12
+) -> list:
+    """One family's stream, started again (same, still empty checkpoint) while its
+    source's Python worker misses the JVM's connect-back deadline."""
+    from spark_streaming.streams import start_streams, stop_streams
+
+    for attempt in range(attempts):
+        started = start_streams(spark, settings, [family], writer=writer)
+        deadline = time.monotonic() + 60
+        for stream in started:
+            query = getattr(stream, "query", stream)
+            while time.monotonic() < deadline and query.isActive:
+                if query.status.get("message") != "Initializing sources":
+                    break
+                time.sleep(0.2)
+        try:
+            _raise_if_stopped(started)
+            return started
+        except RuntimeError as exc:
+            stop_streams(started)
+            if "connect back" not in str(exc) or attempt == attempts - 1:
+                raise
+            _progress("retry_start", family=family, attempt=attempt + 1)
+            time.sleep(2)
+    raise AssertionError("unreachable")
 
 
 def _short_id() -> str:
