@@ -382,7 +382,7 @@ def _start_one_by_one(spark: Any, settings: Settings, writer: Any) -> list:
     Python worker that must connect back to the JVM within 10 s, and three starting
     at once on a loaded 2-core machine miss that."""
     from spark_streaming.lake_writer import make_lake_writer
-    from spark_streaming.streams import ALL_FAMILIES, start_streams
+    from spark_streaming.streams import ALL_FAMILIES
 
     writer = writer or make_lake_writer(spark, settings)
     running: list = []
