@@ -11,6 +11,7 @@ import logging
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -47,8 +48,14 @@ def main(argv: list[str] | None = None) -> Path:
     unknown = only - set(SECTIONS)
     if unknown:
         parser.error(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+    # SIGTERM unwinds like Ctrl-C, so the broker and Spark are stopped, not orphaned
+    signal.signal(signal.SIGTERM, _interrupt)
     result = run(SIZES[args.size], only)
     return write(result, args.out)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def run(size: Any, only: set[str]) -> dict[str, Any]:
