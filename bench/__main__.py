@@ -83,6 +83,7 @@ def run(size: Any, only: set[str]) -> dict[str, Any]:
             import pyspark
 
             result["meta"]["spark"] = pyspark.__version__
+            result["meta"]["load_average_at_start"] = os.getloadavg()
             if "producer" in only:
                 result["producer"] = [bench.producer(n) for n in size.producer_events]
             if "catch_up" in only:
@@ -102,6 +103,7 @@ def run(size: Any, only: set[str]) -> dict[str, Any]:
     result["highest_bounded_rate"] = max(bounded) if bounded else None
     result["resources"] = _overall_resources(result)
     result["meta"]["wall_s"] = round(time.monotonic() - started, 1)
+    result["meta"]["load_average_at_end"] = os.getloadavg()
     return result
 
 

@@ -25,6 +25,11 @@ def _range(figure: dict) -> str:
     return f"{_fmt(figure['median'])} ({_fmt(figure['min'])} to {_fmt(figure['max'])})"
 
 
+def _load(meta: dict, key: str) -> str:
+    values = meta.get(key)
+    return " / ".join(f"{v:.1f}" for v in values) if values else "-"
+
+
 def _seconds(ms: float | None) -> str:
     return "-" if ms is None else f"{ms / 1000:.2f} s"
 
@@ -35,7 +40,10 @@ def markdown(result: dict) -> str:
         f"## Benchmark `{meta['size']}` ({meta['started_at']})",
         "",
         f"Command: `{meta['command']}` on {meta['cpu_count']} cores; git {meta['git_commit']}. "
-        "Figures are the median (min to max) over the runs shown.",
+        "Figures are the median (min to max) over the runs shown. Load average (1, 5, 15 min) "
+        f"at start {_load(meta, 'load_average_at_start')}, "
+        f"at end {_load(meta, 'load_average_at_end')}"
+        " (a shared machine: other work ran beside the benchmark).",
         "",
         "### Producer (delivery confirmed, one process, default fault mix)",
         "",

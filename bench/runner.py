@@ -96,12 +96,11 @@ class Bench:
         self.size = size
         self.work_dir = work_dir
         self.broker: Any = None
-        self.spark: Any = None
+        self._spark: Any = None
 
     @contextmanager
     def running(self) -> Iterator[Bench]:
         from mock.embedded_broker import EmbeddedBroker
-        from spark_streaming.session import build_session
 
         # on a shared, loaded machine Python workers can take longer than the default
         # 15 s to connect back to the JVM; a bench run must not die of that
@@ -111,11 +110,20 @@ class Bench:
         )
         with EmbeddedBroker(log_path=self.work_dir / "broker.log") as broker:
             self.broker = broker
-            self.spark = build_session(self.settings("session"), app_name="retail-lakehouse-bench")
             try:
                 yield self
             finally:
-                self.spark.stop()
+                if self._spark is not None:
+                    self._spark.stop()
+
+    @property
+    def spark(self) -> Any:
+        """The SparkSession, started on first use (the producer needs none)."""
+        from spark_streaming.session import build_session
+
+        if self._spark is None:
+            self._spark = build_session(self.settings("session"), app_name="retail-lakehouse-bench")
+        return self._spark
 
     def settings(self, run: str, topics: str | None = None, **overrides: Any) -> Settings:
         tag = topics or run

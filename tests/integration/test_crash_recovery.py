@@ -64,8 +64,9 @@ def run_stream(
     env.pop(ENV_VAR, None)
     if crash_after:
         env[ENV_VAR] = crash_after
+    # idle = no batch finished for 15 s: a loaded machine's batches take several seconds
     return subprocess.run(
-        [sys.executable, "-m", "spark_streaming.main", "--families", family, "--until-idle", "5"],
+        [sys.executable, "-m", "spark_streaming.main", "--families", family, "--until-idle", "15"],
         env=env,
         capture_output=True,
         text=True,
