@@ -76,6 +76,17 @@ def markdown(result: dict) -> str:
             f"Where the time goes (full pipeline, largest backlog, last run, {last['batches']} "
             "batches, summed phases_ms): " + ", ".join(f"{k} {_seconds(v)}" for k, v in top),
         ]
+    if result.get("ceiling"):
+        lines += [
+            "",
+            "### Ceiling alone (bare confluent-kafka consumer -> delta-rs, no Spark)",
+            "",
+            "| backlog | events/s |",
+            "|---:|---:|",
+        ]
+        lines += [
+            f"| {_fmt(c['events'])} | {_range(c['events_per_s'])} |" for c in result["ceiling"]
+        ]
     lines += [
         "",
         "### Steady state: produce time to visible, measured from the Delta logs",
@@ -218,6 +229,8 @@ def summary(result: dict) -> str:
             f"{_range(c['ceiling']['events_per_s'])} "
             f"(full = {_fmt(c['ratio_to_ceiling']['full'])} of it)"
         )
+    for c in result.get("ceiling") or []:
+        lines.append(f"  ceiling {c['events']:,}: {_range(c['events_per_s'])} events/s (no Spark)")
     for s in result["steady_state"]:
         g = s["outside"]["gold_sales_by_product_minute"]
         lines.append(

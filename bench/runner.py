@@ -162,6 +162,43 @@ class Bench:
             _progress("producer", events=events, repeat=repeat, events_per_s=rates[-1])
         return {"events": events, "events_per_s": stat(rates), "runs": rates}
 
+    # -- ceiling alone ------------------------------------------------------------------
+
+    def ceiling(self, events: int) -> dict[str, Any]:
+        """The bare consumer on its own backlog (no Spark): the machine's ceiling, for a
+        run that skips catch-up (catch-up measures it on the same backlog as the streams)."""
+        from producer.faults import FaultConfig
+        from producer.run import run_producer
+
+        runs = []
+        for repeat in range(self.size.repeats):
+            topics = f"ceiling-{events}-{repeat}-{_short_id()}"
+            producing = self.settings(topics)
+            report = run_producer(
+                producing,
+                events=events,
+                rate=0.0,
+                faults=FaultConfig.demo_defaults(),
+                clock="realtime",
+                write_reference=False,
+            )
+            runs.append(
+                bare_consumer_to_delta(
+                    producing.kafka_client_config(),
+                    {producing.topic(f): producing.topic_partitions for f in FAMILIES},
+                    report.delivered,
+                    str(self.work_dir / topics / "ceiling"),
+                )
+            )
+            _progress(
+                "ceiling", events=events, repeat=repeat, events_per_s=runs[-1]["events_per_s"]
+            )
+        return {
+            "events": runs[0]["events"] if runs else events,
+            "events_per_s": stat([r["events_per_s"] for r in runs]),
+            "runs": runs,
+        }
+
     # -- catch-up ---------------------------------------------------------------------
 
     def catch_up(self, events: int) -> dict[str, Any]:
