@@ -29,6 +29,7 @@ from lakehouse_expectations import (
     unique_valid_events,
     wait_until,
 )
+from stream_starts import start_all
 
 from mock.embedded_broker import EmbeddedBroker
 from producer.catalog import build_catalog
@@ -43,7 +44,7 @@ from retail_lakehouse import tables
 from retail_lakehouse.contracts import FAMILIES
 from retail_lakehouse.settings import Settings
 from spark_streaming.delta_rs_writer import DeltaRsWriter
-from spark_streaming.streams import start_streams, stop_streams
+from spark_streaming.streams import stop_streams
 
 pytestmark = pytest.mark.integration
 
@@ -168,14 +169,14 @@ def pipeline_run(request, spark, broker, tmp_path_factory):
     middle = len(phase1) // 2
     phase1 = phase1[:middle] + future_dated(phase1) + phase1[middle:]
     publish(settings, phase1)
-    running = start_streams(spark, settings)
+    running = start_all(spark, settings)
     try:
         wait_until(lambda: caught_up(running, settings, phase1), 300, "phase 1")
         # a restarted stream counts only what it read itself
         if restart_between_phases:
             stop_streams(running)
             publish(settings, phase2 + resent)
-            running = start_streams(spark, settings)
+            running = start_all(spark, settings)
             read_since_start = phase2 + resent
         else:
             publish(settings, phase2 + resent)
