@@ -65,7 +65,7 @@ def run_stream(
     if crash_after:
         env[ENV_VAR] = crash_after
     for _ in range(STARTS):
-        # idle = no batch finished for 15 s: a loaded machine's batches take several seconds
+        # idle = no batch finished for that many seconds
         done = subprocess.run(
             [
                 sys.executable,
@@ -74,7 +74,10 @@ def run_stream(
                 "--families",
                 family,
                 "--until-idle",
-                "15",
+                # a run meant to crash ends at the crash, so its idle limit costs nothing
+                # and must outlast a slow batch on a loaded machine; the resumed run
+                # waits long enough for every remaining batch
+                "120" if crash_after else "30",
             ],
             env=env,
             capture_output=True,
