@@ -39,7 +39,14 @@ def main(argv: list[str] | None = None) -> Path:
         help=f"comma-separated sections of {', '.join(SECTIONS)}",
     )
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("BENCH_OUT", RESULTS)))
+    parser.add_argument("--render", type=Path, help="re-draw the .md and .png of a result file")
     args = parser.parse_args(argv)
+    if args.render:
+        result = json.loads(args.render.read_text())
+        args.render.with_suffix(".md").write_text(report.markdown(result))
+        report.chart(result, args.render.with_suffix(".png"))
+        print(report.summary(result), flush=True)
+        return args.render
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
     # the streams log a line per batch; the bench's own progress lines are the ones to see
     for noisy in ("spark_streaming", "producer", "mock"):

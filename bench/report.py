@@ -55,6 +55,7 @@ def markdown(result: dict) -> str:
         "",
         "### Catch-up on a backlog (all three families, events/s)",
         "",
+        "Not run in this result." if not result["catch_up"] else "",
         "| backlog | bronze | bronze+silver | full pipeline | full, after 1st batch | "
         "bare consumer (ceiling) | full / ceiling |",
         "|---:|---:|---:|---:|---:|---:|---:|",
@@ -166,20 +167,24 @@ def chart(result: dict, path: Path) -> None:
         "ceiling (no Spark)": lambda c: c["ceiling"]["events_per_s"],
     }
     sizes = [c["events"] for c in result["catch_up"]]
+    if not sizes and result.get("ceiling"):  # a run without Spark: the ceiling alone
+        sizes = [c["events"] for c in result["ceiling"]]
+        series = {"ceiling (no Spark)": lambda c: c["events_per_s"]}
+        rows = result["ceiling"]
+    else:
+        rows = result["catch_up"]
     for label, pick in series.items():
-        figs = [pick(c) for c in result["catch_up"]]
+        figs = [pick(c) for c in rows]
         med = [f["median"] or 0 for f in figs]
         low = [(f["median"] or 0) - (f["min"] or 0) for f in figs]
         high = [(f["max"] or 0) - (f["median"] or 0) for f in figs]
         ax.errorbar(sizes, med, yerr=[low, high], marker="o", capsize=3, label=label)
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel="backlog (events)",
-        ylabel="events/s",
-        title="Catch-up throughput",
-    )
-    ax.legend(fontsize=8)
+    if sizes:
+        ax.set(xscale="log", yscale="log")
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "not run", ha="center", transform=ax.transAxes)
+    ax.set(xlabel="backlog (events)", ylabel="events/s", title="Catch-up throughput")
 
     ax = axes[1]
     rates = [s["rate"] for s in result["steady_state"]]
