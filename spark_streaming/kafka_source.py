@@ -351,7 +351,9 @@ def _skip_error(message: Message) -> bool:
     raise KafkaException(error)
 
 
-def _raise_if_offsets_went_back(begin: Mapping[Position, int], latest: Mapping[Position, int]):
+def _raise_if_offsets_went_back(
+    begin: Mapping[Position, int], latest: Mapping[Position, int]
+) -> None:
     """A partition whose end is now before where the query got to was deleted and
     recreated (or truncated): the records in between are gone."""
     behind = {
