@@ -11,7 +11,10 @@ DASHBOARD_PORT ?= 8501
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then echo sudo; fi)
 
-.PHONY: install demo dashboard browser test test-unit test-integration check format clean
+# tiny (smoke, ~3 min), small (fits a shared laptop, ~25 min), full (the issue's run, hours)
+BENCH_SIZE ?= small
+
+.PHONY: install demo dashboard browser bench test test-unit test-integration check format clean
 
 install: $(VENV)/.installed
 
@@ -40,6 +43,9 @@ browser:
 		$(SUDO) apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium; \
 	fi
+
+bench: install
+	$(BIN)/python -m bench --size $(BENCH_SIZE)
 
 test: install browser
 	$(BIN)/python -m pytest

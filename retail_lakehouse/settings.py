@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     spark_ui_enabled: bool | None = None
     # Compact and vacuum a family's tables every N of its micro-batches (0 = never)
     maintain_every_batches: int = Field(500, ge=0)
+    # offsets that vanished (retention, a recreated topic) stop the query unless allowed
+    kafka_fail_on_data_loss: bool = True
 
     # Producer
     producer_seed: int = 42

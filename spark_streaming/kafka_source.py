@@ -351,6 +351,24 @@ def _skip_error(message: Message) -> bool:
     raise KafkaException(error)
 
 
+def _raise_if_offsets_went_back(
+    begin: Mapping[Position, int], latest: Mapping[Position, int]
+) -> None:
+    """A partition whose end is now before where the query got to was deleted and
+    recreated (or truncated): the records in between are gone."""
+    behind = {
+        f"{t}[{p}]": (begin[(t, p)], end)
+        for (t, p), end in latest.items()
+        if (t, p) in begin and end < begin[(t, p)]
+    }
+    if behind:
+        raise KafkaSourceError(
+            f"Kafka offsets went back (a recreated or truncated topic), read up to vs now: "
+            f"{behind}; records may be lost. Set failOnDataLoss=false "
+            "(KAFKA_FAIL_ON_DATA_LOSS=false) to skip them, or reset the checkpoint."
+        )
+
+
 class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     """Plans micro-batches on the driver; `read` runs on the executors."""
 
@@ -387,6 +405,8 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self._latest = dict(latest)
         if self._available_now is not None:
             latest = {p: min(end, self._available_now.get(p, 0)) for p, end in latest.items()}
+        if self.options.fail_on_data_loss:
+            _raise_if_offsets_went_back(begin, latest)
         new = [p for p in latest if p not in begin]
         begin_or_earliest = {**self.offsets.earliest(new), **begin} if new else begin
         # never move backwards (a recreated topic); partitions that vanished keep their offset

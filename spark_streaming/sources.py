@@ -86,8 +86,9 @@ def kafka_stream_options(
     options |= {
         "subscribe": ",".join(topics),
         "startingOffsets": settings.starting_offsets,
-        # a recreated topic or expired retention must not stop a demo pipeline
-        "failOnDataLoss": "false",
+        # lost offsets (expired retention, a recreated topic) stop the query loudly
+        # unless KAFKA_FAIL_ON_DATA_LOSS=false allows skipping them
+        "failOnDataLoss": "true" if settings.kafka_fail_on_data_loss else "false",
     }
     if settings.max_offsets_per_trigger:
         options["maxOffsetsPerTrigger"] = str(settings.max_offsets_per_trigger)

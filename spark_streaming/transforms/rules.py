@@ -9,7 +9,7 @@ out_of_range and invalid_value, each stage field by field in contract order.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from pyspark.sql import Column
@@ -23,6 +23,7 @@ WRONG_TYPE = "wrong_type"
 MISSING_FIELD = "missing_field"
 OUT_OF_RANGE = "out_of_range"
 INVALID_VALUE = "invalid_value"
+FUTURE_EVENT_TIME = "future_event_time"
 STAGES = (WRONG_TYPE, MISSING_FIELD, OUT_OF_RANGE, INVALID_VALUE)
 
 Rule = tuple[str, Column, Column]
@@ -31,6 +32,10 @@ Rule = tuple[str, Column, Column]
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 # How far an event may lie ahead of its own send time (a till's clock running fast)
 MAX_EVENT_AHEAD_DAYS = 1
+# How far an event may lie ahead of its arrival (clock skew between a till and the
+# broker or the job). An event further ahead would move the watermark forward for
+# good, so it is quarantined; the watermark can be pushed at most this far by skew.
+MAX_EVENT_AHEAD_OF_ARRIVAL = timedelta(minutes=1)
 # Stock goes up on these change types and down on every other one
 RESTOCKING_CHANGE_TYPES = ("restock",)
 
@@ -93,6 +98,20 @@ def _implausible_event_time(event: Column) -> Column:
     event_time = event["event_time"]
     latest = F.timestamp_add("DAY", F.lit(MAX_EVENT_AHEAD_DAYS), event["produced_at"])
     return (event_time < timestamp_literal(EARLIEST_EVENT_TIME)) | (event_time > latest)
+
+
+def arrival_time(kafka_timestamp: Column, ingested_at: Column) -> Column:
+    """When a record reached us: the earlier of its Kafka timestamp and the batch's
+    ingest time. A producer with a clock in the future may stamp CreateTime from that
+    same clock, but it cannot make the record arrive after the job read it."""
+    return F.least(F.coalesce(kafka_timestamp, ingested_at), ingested_at)
+
+
+def future_event_time(event: Column, arrival: Column) -> Rule:
+    """(reason, detail, failed): event_time further ahead of the record's arrival than
+    clock skew explains. produced_at is no guard: the same bad clock writes it."""
+    limit = arrival + F.make_dt_interval(secs=F.lit(MAX_EVENT_AHEAD_OF_ARRIVAL.total_seconds()))
+    return (FUTURE_EVENT_TIME, F.lit("event_time"), event["event_time"] > limit)
 
 
 def _has_bounds(f: Field) -> bool:

@@ -3,7 +3,8 @@ shape the unusable ones for the quarantine table.
 
 Reason codes, first failing check wins:
 malformed_json, missing_field (event_type), unknown_event_type, wrong_type,
-missing_field, out_of_range, invalid_value. Every record is checked against the
+missing_field, out_of_range, invalid_value, future_event_time (event_time ahead of
+the record's arrival, see `rules.future_event_time`). Every record is checked against the
 contract of its own event type; see `payload` for what counts as a wrong type.
 """
 
@@ -126,6 +127,8 @@ def _all_rules(parsed: payload.ParsedPayload, family: EventFamily) -> list[Check
             (reason, detail, of_this_type & failed)
             for reason, detail, failed in rules.contract_rules(parsed, contract)
         )
+    arrival = rules.arrival_time(F.col("kafka_timestamp"), F.col("ingested_at"))
+    all_checks.append(rules.future_event_time(parsed.event, arrival))
     return all_checks
 
 

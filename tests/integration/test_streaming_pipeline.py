@@ -6,6 +6,7 @@ from the messages this test sent (plain Python and DuckDB).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 from lakehouse_expectations import (
+    QUARANTINED_FAULTS,
     assert_table_equals,
     clicks_table,
     expected_quarantine,
@@ -27,13 +29,13 @@ from lakehouse_expectations import (
     unique_valid_events,
     wait_until,
 )
+from stream_starts import start_all
 
 from mock.embedded_broker import EmbeddedBroker
 from producer.catalog import build_catalog
 from producer.clock import SimulatedClock
 from producer.faults import FaultConfig
 from producer.kafka_publisher import KafkaPublisher, producer_config
-from producer.malformed import MALFORMED_KINDS
 from producer.messages import OutboundMessage
 from producer.reference_tables import write_reference_tables
 from producer.stream import generate_messages
@@ -42,11 +44,21 @@ from retail_lakehouse import tables
 from retail_lakehouse.contracts import FAMILIES
 from retail_lakehouse.settings import Settings
 from spark_streaming.delta_rs_writer import DeltaRsWriter
-from spark_streaming.streams import start_streams, stop_streams
+from spark_streaming.streams import stop_streams
 
 pytestmark = pytest.mark.integration
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+DEFAULT_WATERMARK = Settings.model_fields["watermark_delay"].default
+
+# (watermark, how phase 2 arrives): a wide watermark with phase 2 published into the
+# running streams; the default watermark with the streams stopped and restarted
+# between the phases, so each phase is read as one batch (partition skew inside a
+# batch never makes an on-time event late) and the watermark is recovered on restart
+RUNS = {
+    "wide-watermark-live": ("30 minutes", False),
+    "default-watermark-restart": (DEFAULT_WATERMARK, True),
+}
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +77,6 @@ def make_settings(broker: EmbeddedBroker, root, name: str, **overrides) -> Setti
         "topic_inventory": f"{name}.inventory",
         "topic_partitions": 3,
         "trigger_interval": "500 milliseconds",
-        # wide enough that partition skew never makes an on-time event late
         "watermark_delay": "30 minutes",
     }
     values.update(overrides)
@@ -104,15 +115,39 @@ def caught_up(running, settings: Settings, messages: list[OutboundMessage]) -> b
 
 def last_event_time(messages: list[OutboundMessage]) -> datetime:
     return max(
-        ts(json.loads(m.value)["event_time"]) for m in messages if m.fault not in MALFORMED_KINDS
+        ts(json.loads(m.value)["event_time"]) for m in messages if m.fault not in QUARANTINED_FAULTS
     ).replace(tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def pipeline_run(spark, broker, tmp_path_factory):
-    """Phase 1 sets a watermark; phase 2 brings late events, re-sends and more faults."""
+def future_dated(messages: list[OutboundMessage]) -> list[OutboundMessage]:
+    """One event per family from a till whose clock says 2099: event_time and
+    produced_at both in the future, as the same bad clock writes both."""
+    forged = []
+    for event_type in ("sale", "view", "inventory_change"):
+        template = next(m for m in messages if m.event_type == event_type and m.fault is None)
+        event = json.loads(template.value)
+        event["event_id"] = f"{event['event_id']}-clock-2099"
+        event["event_time"] = "2099-01-01T09:00:00.000Z"
+        event["produced_at"] = "2099-01-01T09:00:00.050Z"
+        forged.append(
+            dataclasses.replace(
+                template,
+                value=json.dumps(event).encode(),
+                event_id=event["event_id"],
+                fault="future_event_time",
+            )
+        )
+    return forged
+
+
+@pytest.fixture(scope="module", params=list(RUNS))
+def pipeline_run(request, spark, broker, tmp_path_factory):
+    """Phase 1 sets a watermark (and carries events from a clock in 2099, which must
+    not move it); phase 2 brings late events, re-sends and more faults."""
+    watermark, restart_between_phases = RUNS[request.param]
     root = tmp_path_factory.mktemp("e2e")
-    settings = make_settings(broker, root, "e2e")
+    name = f"e2e-{request.param}"
+    settings = make_settings(broker, root, name, watermark_delay=watermark)
     ensure_topics(settings)
     catalog = build_catalog(11)
     write_reference_tables(settings, catalog)
@@ -128,15 +163,25 @@ def pipeline_run(spark, broker, tmp_path_factory):
     )
     # the same events again, long after: duplicates behind the watermark
     resent = [m for m in phase1 if m.fault is None][:40]
+    middle = len(phase1) // 2
+    phase1 = phase1[:middle] + future_dated(phase1) + phase1[middle:]
     publish(settings, phase1)
-    running = start_streams(spark, settings)
+    running = start_all(spark, settings)
     try:
         wait_until(lambda: caught_up(running, settings, phase1), 300, "phase 1")
-        publish(settings, phase2 + resent)
-        sent = phase1 + phase2 + resent
-        wait_until(lambda: caught_up(running, settings, sent), 300, "phase 2")
+        # a restarted stream counts only what it read itself
+        if restart_between_phases:
+            stop_streams(running)
+            publish(settings, phase2 + resent)
+            running = start_all(spark, settings)
+            read_since_start = phase2 + resent
+        else:
+            publish(settings, phase2 + resent)
+            read_since_start = phase1 + phase2 + resent
+        wait_until(lambda: caught_up(running, settings, read_since_start), 300, "phase 2")
     finally:
         stop_streams(running)
+    sent = phase1 + phase2 + resent
     late_ids = {m.event_id for m in phase2 if m.fault == "late"}
     return settings, sent, late_ids
 
@@ -205,7 +250,7 @@ def test_late_events_stay_in_silver_flagged_and_counted(pipeline_run):
 
 def test_duplicates_are_counted(pipeline_run):
     settings, sent, _ = pipeline_run
-    valid = [m for m in sent if m.fault not in MALFORMED_KINDS]
+    valid = [m for m in sent if m.fault not in QUARANTINED_FAULTS]
     batches = DeltaRsWriter(settings).read_arrow(tables.STREAM_BATCHES, ["duplicate_events"])
     assert sum(batches["duplicate_events"].to_pylist()) == len(valid) - len(
         unique_valid_events(sent)

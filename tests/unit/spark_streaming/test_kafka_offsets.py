@@ -10,6 +10,7 @@ from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
 
 from spark_streaming.kafka_source import (
     KafkaRange,
+    KafkaSourceError,
     KafkaStreamReader,
     SourceOptions,
     flatten,
@@ -140,12 +141,15 @@ class FakeOffsets:
         return {p: self._latest[p] for p in positions}
 
 
-def reader_over(earliest: dict, latest: dict, max_offsets: int | None = None) -> KafkaStreamReader:
+def reader_over(
+    earliest: dict, latest: dict, max_offsets: int | None = None, fail_on_data_loss: bool = True
+) -> KafkaStreamReader:
     options = SourceOptions(
         client_config={"bootstrap.servers": "b:9092"},
         topics=("s",),
         starting_offsets="earliest",
         max_offsets_per_trigger=max_offsets,
+        fail_on_data_loss=fail_on_data_loss,
     )
     reader = KafkaStreamReader(options)
     reader._offsets = FakeOffsets(earliest, latest)  # type: ignore[assignment]
@@ -189,3 +193,22 @@ def test_reader_pickles_without_its_consumer() -> None:
     clone = pickle.loads(pickle.dumps(reader))
     assert clone._offsets is None
     assert clone.options == reader.options
+
+
+def test_offsets_that_went_back_fail_loudly_by_default() -> None:
+    # the topic was recreated: its end is now before where the query had got to
+    reader = reader_over(earliest={("s", 0): 0}, latest={("s", 0): 3})
+    with pytest.raises(KafkaSourceError, match=r"went back.*failOnDataLoss=false"):
+        reader.latestOffset({"s": {"0": 50}}, ReadAllAvailable())
+
+
+def test_offsets_that_went_back_are_skipped_when_data_loss_is_allowed() -> None:
+    reader = reader_over(earliest={("s", 0): 0}, latest={("s", 0): 3}, fail_on_data_loss=False)
+    assert reader.latestOffset({"s": {"0": 50}}, ReadAllAvailable()) == {"s": {"0": 50}}
+    assert reader.options.consumer_config()["auto.offset.reset"] == "earliest"
+
+
+def test_default_consumer_errors_on_offsets_out_of_range() -> None:
+    options = SourceOptions.parse({"kafka.bootstrap.servers": "b:9092", "subscribe": "s"})
+    assert options.fail_on_data_loss is True
+    assert options.consumer_config()["auto.offset.reset"] == "error"

@@ -50,7 +50,7 @@ def test_python_source_options() -> None:
         "kafka.security.protocol": "PLAINTEXT",
         "subscribe": "sales,clicks",
         "startingOffsets": "latest",
-        "failOnDataLoss": "false",
+        "failOnDataLoss": "true",
         "maxOffsetsPerTrigger": "500",
     }
 
@@ -73,8 +73,15 @@ def test_jvm_source_gets_sasl_credentials_as_jaas_config() -> None:
         ),
         "subscribe": "sales",
         "startingOffsets": "earliest",
-        "failOnDataLoss": "false",
+        "failOnDataLoss": "true",
     }
+
+
+def test_data_loss_fails_by_default_and_can_be_allowed() -> None:
+    for source in ("python", "kafka"):
+        assert kafka_stream_options(settings(), ["s"], source)["failOnDataLoss"] == "true"
+        allowed = settings(kafka_fail_on_data_loss=False)
+        assert kafka_stream_options(allowed, ["s"], source)["failOnDataLoss"] == "false"
 
 
 def test_java_config_leaves_other_settings_alone() -> None:

@@ -21,8 +21,9 @@ from transforms_support import (
 )
 
 from retail_lakehouse.contracts import CLICKSTREAM, INVENTORY, SALES
-from spark_streaming.schemas import read_schema
-from spark_streaming.transforms.validation import quarantine_rows
+from spark_streaming.schemas import KAFKA_SCHEMA, read_schema
+from spark_streaming.transforms.bronze import to_bronze
+from spark_streaming.transforms.validation import parse_and_validate, quarantine_rows
 
 OUTCOME_SCHEMA = "offset long, reason string, reason_detail string"
 
@@ -391,3 +392,76 @@ def test_reasons_do_not_depend_on_how_the_result_is_filtered(spark):
     expected_offsets = [i for i, (_, reason, _) in enumerate(SALES_CASES) if reason is None]
     expected = spark.createDataFrame([(i,) for i in expected_offsets], "offset long")
     assert_df_equality(kept, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+YEAR_2099 = "2099-01-01T00:00:00.000Z"
+
+
+def till_clock(moment: str) -> bytes:
+    """A sale from a till whose clock reads `moment`: it writes produced_at too."""
+    return changed(SALE, event_time=moment, produced_at=moment)
+
+
+FUTURE_CASES = [
+    # (payload, Kafka timestamp of the record, reason, detail); the batch is ingested
+    # at INGESTED_AT = 08:00:06 and the Kafka timestamp says 08:00:05 unless given
+    (SALE.encode(), KAFKA_TIME, None, None),
+    # a till clock 59 s fast is within the skew allowed against arrival (60 s)
+    (
+        changed(
+            SALE, event_time="2026-03-02T08:01:04.000Z", produced_at="2026-03-02T08:01:04.000Z"
+        ),
+        KAFKA_TIME,
+        None,
+        None,
+    ),
+    # 61 s ahead: produced_at says the same, since the same clock wrote it
+    (
+        changed(
+            SALE, event_time="2026-03-02T08:01:06.000Z", produced_at="2026-03-02T08:01:06.000Z"
+        ),
+        KAFKA_TIME,
+        "future_event_time",
+        "event_time",
+    ),
+    (
+        changed(
+            SALE, event_time="2099-01-01T00:00:00.000Z", produced_at="2099-01-01T00:00:00.100Z"
+        ),
+        KAFKA_TIME,
+        "future_event_time",
+        "event_time",
+    ),
+    # CreateTime stamped by the same bad clock: ingest time still bounds the arrival
+    (
+        changed(
+            SALE, event_time="2099-01-01T00:00:00.000Z", produced_at="2099-01-01T00:00:00.100Z"
+        ),
+        utc("2099-01-01 00:00:00.200"),
+        "future_event_time",
+        "event_time",
+    ),
+    # no Kafka timestamp at all: ingest time is the arrival
+    (changed(SALE, event_time="2026-03-02T08:01:00.000Z"), None, None, None),
+    # a clearly broken record keeps its earlier, more specific reason
+    (
+        changed(SALE, event_time="2099-01-01T00:00:00.000Z"),
+        KAFKA_TIME,
+        "out_of_range",
+        "event_time",
+    ),
+]
+
+
+def test_event_times_ahead_of_arrival_are_quarantined_as_future(spark):
+    rows = [
+        (b"k", payload, "t", 0, offset, stamp, 0)
+        for offset, (payload, stamp, _, _) in enumerate(FUTURE_CASES)
+    ]
+    bronze = to_bronze(spark.createDataFrame(rows, KAFKA_SCHEMA), INGESTED_AT)
+    actual = parse_and_validate(bronze, SALES).select("offset", "reason", "reason_detail")
+    expected = spark.createDataFrame(
+        [(offset, reason, detail) for offset, (_, _, reason, detail) in enumerate(FUTURE_CASES)],
+        OUTCOME_SCHEMA,
+    )
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)

@@ -1,0 +1,144 @@
+"""Produce-to-visible latency measured from outside the job.
+
+bronze: a row's Delta commit time minus its Kafka timestamp (the producer's send time);
+silver: a row's commit time minus its produced_at;
+gold:   the commit of the gold.sales_by_product_minute batch that carries a sale (the
+        same app-transaction batch id as its silver commit, or else the first gold commit
+        after it) minus the sale's produced_at. Late sales never reach gold and are left out.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from bench.delta_log import Commit, commits, rows_by_commit
+from retail_lakehouse import tables
+
+BRONZE = (tables.BRONZE_SALES, tables.BRONZE_CLICKSTREAM, tables.BRONZE_INVENTORY)
+SILVER = (
+    tables.SILVER_SALES_LINES,
+    tables.SILVER_CLICKSTREAM,
+    tables.SILVER_INVENTORY_CHANGES,
+    tables.SILVER_INVENTORY_SNAPSHOTS,
+)
+
+
+def table_dir(lake_root: str, spec: tables.TableSpec) -> Path:
+    return Path(tables.table_uri(lake_root, spec))
+
+
+def _ms(column: pa.ChunkedArray) -> np.ndarray:
+    as_us = pc.cast(column, pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    return as_us.to_numpy(zero_copy_only=False) / 1000.0
+
+
+def percentiles(values: Sequence[float] | np.ndarray) -> dict[str, float | int | None]:
+    array = np.asarray(values, dtype=float)
+    if array.size == 0:
+        return {"n": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None}
+    p50, p95, p99 = np.percentile(array, [50, 95, 99])
+    return {
+        "n": int(array.size),
+        "p50_ms": round(float(p50), 1),
+        "p95_ms": round(float(p95), 1),
+        "p99_ms": round(float(p99), 1),
+        "max_ms": round(float(array.max()), 1),
+    }
+
+
+def _window(produced_ms: np.ndarray, since_ms: float, until_ms: float) -> np.ndarray:
+    return (produced_ms >= since_ms) & (produced_ms < until_ms)
+
+
+def bronze_latencies(lake_root: str, since_ms: float, until_ms: float) -> np.ndarray:
+    found = []
+    for spec in BRONZE:
+        for commit, rows in rows_by_commit(table_dir(lake_root, spec), ["kafka_timestamp"]):
+            sent = _ms(rows["kafka_timestamp"])
+            found.append((commit.timestamp_ms - sent)[_window(sent, since_ms, until_ms)])
+    return np.concatenate(found) if found else np.array([])
+
+
+def _silver_rows(
+    lake_root: str, spec: tables.TableSpec
+) -> list[tuple[Commit, np.ndarray, np.ndarray]]:
+    """(commit, produced_at ms, on time) per silver commit, one entry per event."""
+    out = []
+    for commit, rows in rows_by_commit(
+        table_dir(lake_root, spec), ["event_id", "produced_at", "is_late"]
+    ):
+        # one event may have several rows (basket lines, items): keep one
+        _, first = np.unique(rows["event_id"].to_numpy(zero_copy_only=False), return_index=True)
+        produced = _ms(rows["produced_at"])[first]
+        if "is_late" in rows.column_names:
+            on_time = ~rows["is_late"].fill_null(False).to_numpy(zero_copy_only=False)[first]
+        else:
+            on_time = np.ones(len(first), dtype=bool)
+        out.append((commit, produced, on_time))
+    return out
+
+
+def silver_latencies(lake_root: str, since_ms: float, until_ms: float) -> np.ndarray:
+    found = []
+    for spec in SILVER:
+        for commit, produced, _ in _silver_rows(lake_root, spec):
+            found.append((commit.timestamp_ms - produced)[_window(produced, since_ms, until_ms)])
+    return np.concatenate(found) if found else np.array([])
+
+
+def gold_commit_for(silver: Commit, gold: list[Commit], gold_times: list[int]) -> Commit | None:
+    """The gold commit of the same micro-batch, else the first gold commit after silver's."""
+    if silver.batch_ids:
+        for commit in gold:
+            if set(commit.batch_ids) & set(silver.batch_ids):
+                return commit
+    index = bisect.bisect_left(gold_times, silver.timestamp_ms)
+    return gold[index] if index < len(gold) else None
+
+
+def gold_pairs(lake_root: str, since_ms: float, until_ms: float) -> tuple[np.ndarray, np.ndarray]:
+    """(produced_at ms, produce-to-gold ms) of every on-time sale produced in the window."""
+    gold = [c for c in commits(table_dir(lake_root, tables.SALES_BY_PRODUCT_MINUTE)) if c.added]
+    gold_times = [c.timestamp_ms for c in gold]
+    produced_all, latency_all = [], []
+    for commit, produced, on_time in _silver_rows(lake_root, tables.SILVER_SALES_LINES):
+        target = gold_commit_for(commit, gold, gold_times)
+        if target is None:
+            continue
+        keep = on_time & _window(produced, since_ms, until_ms)
+        produced_all.append(produced[keep])
+        latency_all.append(target.timestamp_ms - produced[keep])
+    if not produced_all:
+        return np.array([]), np.array([])
+    return np.concatenate(produced_all), np.concatenate(latency_all)
+
+
+def gold_latencies(lake_root: str, since_ms: float, until_ms: float) -> np.ndarray:
+    return gold_pairs(lake_root, since_ms, until_ms)[1]
+
+
+def gold_series(lake_root: str, since_ms: float, until_ms: float, buckets: int) -> list[dict]:
+    """Produce-to-gold p50/p95 per slice of the run, by produce time: flat or growing."""
+    produced, latency = gold_pairs(lake_root, since_ms, until_ms)
+    edges = np.linspace(since_ms, until_ms, buckets + 1)
+    series = []
+    for low, high in itertools.pairwise(edges):
+        chosen = latency[(produced >= low) & (produced < high)]
+        stats = percentiles(chosen)
+        series.append({"t_s": round((low - since_ms) / 1000, 1), **stats})
+    return series
+
+
+def outside_view(lake_root: str, since_ms: float, until_ms: float) -> dict[str, dict]:
+    return {
+        "bronze": percentiles(bronze_latencies(lake_root, since_ms, until_ms)),
+        "silver": percentiles(silver_latencies(lake_root, since_ms, until_ms)),
+        "gold_sales_by_product_minute": percentiles(gold_latencies(lake_root, since_ms, until_ms)),
+    }
