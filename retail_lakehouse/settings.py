@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     # Spark
     spark_master: str = "local[*]"
     spark_driver_memory: str = "2g"
-    kafka_source: Literal["auto", "kafka", "python"] = "auto"
+    # `generated`: no Kafka at all, the seeded producer feeds Spark (mock/run_mock_stream.py)
+    kafka_source: Literal["auto", "kafka", "python", "generated"] = "auto"
     delta_writer: Literal["auto", "delta-rs", "delta-spark"] = "auto"
     checkpoint_root: str | None = None
     trigger_interval: str = "1 second"
@@ -54,6 +55,11 @@ class Settings(BaseSettings):
     window_duration: str = "1 minute"
     starting_offsets: Literal["earliest", "latest"] = "earliest"
     max_offsets_per_trigger: int | None = Field(None, ge=1)
+
+    # KAFKA_SOURCE=generated: pacing, size and faults of the generated stream
+    generated_rate: float = Field(1000.0, ge=0, description="events/s; 0 = all at once")
+    generated_events: int | None = Field(None, ge=1, description="None = endless")
+    generated_faults: bool = True
 
     # Producer
     producer_seed: int = 42
