@@ -15,7 +15,9 @@ at the same offsets, also after a restart from a checkpoint. Admission follows
 
 from __future__ import annotations
 
+import bisect
 import itertools
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -76,6 +78,11 @@ class GeneratorOptions:
             max_offsets_per_trigger=int(cap) if cap else None,
         )
 
+    def total_messages_bound(self) -> int:
+        """More messages than a finite sequence has: each event yields at most two
+        messages (a duplicate), plus malformed ones that replace events."""
+        return 2 * (self.total_events or 0) + 1
+
     def sequence_key(self) -> tuple[Any, ...]:
         return (self.topic_names, self.seed, self.total_events, self.faults, self.start)
 
@@ -127,13 +134,50 @@ class TopicCursor:
                 break
         return out
 
-    def offset_at_global(self, position: int) -> int:
-        """Advance to global position `position`; the topic's next offset there."""
-        for topic, *_ in itertools.islice(self._messages, max(0, position - self.global_position)):
-            self.global_position += 1
-            if topic == self.topic:
-                self.next_offset += 1
-        return self.next_offset
+
+class SequenceIndex:
+    """Driver side: which topic each message of the sequence goes to, generated once
+    and shared by the queries of one process (each reads one topic)."""
+
+    def __init__(self, options: GeneratorOptions) -> None:
+        self._messages = messages(options)
+        self.length = 0
+        self.positions: dict[str, list[int]] = {}  # topic -> global positions, ascending
+        self._lock = threading.Lock()
+
+    def extend_to(self, length: int) -> None:
+        with self._lock:
+            for topic, *_ in itertools.islice(self._messages, max(0, length - self.length)):
+                self.positions.setdefault(topic, []).append(self.length)
+                self.length += 1
+
+    def offset_at(self, topic: str, length: int) -> int:
+        """The topic's next offset once the first `length` messages are out."""
+        self.extend_to(length)
+        return bisect.bisect_left(self.positions.get(topic, []), length)
+
+    def length_at(self, topic: str, offset: int, step: int = 10_000) -> int:
+        """How many messages are out when the topic reaches `offset` (its offset-th message)."""
+        if offset <= 0:
+            return 0
+        while len(self.positions.get(topic, [])) < offset:
+            before = self.length
+            self.extend_to(self.length + step)
+            if self.length == before:  # the sequence ended first
+                return self.length
+        return self.positions[topic][offset - 1] + 1
+
+
+_DRIVER_INDEXES: dict[tuple[Any, ...], SequenceIndex] = {}
+_DRIVER_LOCK = threading.Lock()
+
+
+def driver_index(options: GeneratorOptions) -> SequenceIndex:
+    with _DRIVER_LOCK:
+        key = options.sequence_key()
+        if key not in _DRIVER_INDEXES:
+            _DRIVER_INDEXES[key] = SequenceIndex(options)
+        return _DRIVER_INDEXES[key]
 
 
 # Python workers are reused between tasks: keep each topic's cursor so consecutive
@@ -176,12 +220,8 @@ class GeneratedStreamReader(DataSourceStreamReader):
 
     def __init__(self, options: GeneratorOptions) -> None:
         self.options = options
-        self._driver: dict[str, TopicCursor] = {}
         self._origin: float | None = None  # wall time of global position 0 (this run)
         self._resumed_at = 0
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_driver": {}}  # generators cannot be pickled
 
     def initialOffset(self) -> Offsets:
         return {t: {"0": 0} for t in self.options.topics}
@@ -194,18 +234,19 @@ class GeneratedStreamReader(DataSourceStreamReader):
         if self._origin is None:
             # after a restart, pacing resumes from the checkpoint's offsets
             self._origin = time.monotonic()
+            index = driver_index(self.options)
             self._resumed_at = max(
-                (self._global_position_of(t, start[t]["0"]) for t in start), default=0
+                (index.length_at(t, ps.get("0", 0)) for t, ps in start.items()), default=0
             )
         if self.options.rows_per_second > 0:
             elapsed = time.monotonic() - self._origin
             allowed = self._resumed_at + int(elapsed * self.options.rows_per_second)
         else:
-            allowed = 1 << 62
+            allowed = self.options.total_messages_bound()
         end: Offsets = {}
         for topic in self.options.topics:
             begin = start.get(topic, {}).get("0", 0)
-            available = self._cursor(topic).offset_at_global(allowed)
+            available = driver_index(self.options).offset_at(topic, allowed)
             if isinstance(limit, ReadMaxRows):
                 available = min(available, begin + limit.max_rows)
             end[topic] = {"0": max(begin, available)}
@@ -226,17 +267,6 @@ class GeneratedStreamReader(DataSourceStreamReader):
 
     def commit(self, end: Offsets) -> None:
         """Nothing to release: the sequence is regenerated from the options."""
-
-    def _cursor(self, topic: str) -> TopicCursor:
-        if topic not in self._driver:
-            self._driver[topic] = TopicCursor(self.options, topic)
-        return self._driver[topic]
-
-    def _global_position_of(self, topic: str, offset: int) -> int:
-        cursor = self._cursor(topic)
-        if cursor.next_offset < offset:
-            cursor.take_until(offset)
-        return cursor.global_position
 
 
 class GeneratedDataSource(DataSource):
