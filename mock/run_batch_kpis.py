@@ -39,7 +39,7 @@ def day_batches(
     settings: Settings, days: int, faults: bool
 ) -> Iterator[tuple[int, dict[str, list[tuple]]]]:
     """(day index, topic -> Kafka-schema rows) for each simulated day, in order."""
-    from producer.clock import DEFAULT_START
+    from producer.clock import DEFAULT_START, utc_now
     from retail_lakehouse.contracts import FAMILIES
     from spark_streaming.generated_source import CREATE_TIME, GeneratorOptions, messages
 
@@ -54,13 +54,14 @@ def day_batches(
     offsets = dict.fromkeys(topics, 0)
     day, rows = 0, {t: [] for t in topics}  # type: ignore[var-annotated]
     boundary = DEFAULT_START + timedelta(days=1)
-    for topic, key, value, at in messages(options):
+    # produced_at is the wall clock (batch latency is not reported); days are simulated
+    for topic, key, value, produced_at, at in messages(options, wall_clock=utc_now):
         while at >= boundary:
             yield day, rows
             day, rows, boundary = day + 1, {t: [] for t in topics}, boundary + timedelta(days=1)
             if day >= days:
                 return
-        rows[topic].append((key, value, topic, 0, offsets[topic], at, CREATE_TIME))
+        rows[topic].append((key, value, topic, 0, offsets[topic], produced_at, CREATE_TIME))
         offsets[topic] += 1
 
 

@@ -7,10 +7,11 @@ run unchanged.
 
 Determinism by offset: the producer's message sequence (simulated clock, seeded
 faults) is one global list; each topic has one partition, and offset k of a topic
-is the k-th message of that topic in the list. `produced_at` and the Kafka
-timestamp are the simulated clock's time, so the same options give the same bytes
-at the same offsets, also after a restart from a checkpoint. Admission follows
-`rowsPerSecond` of wall time (0 = everything at once), capped by `totalEvents`.
+is the k-th message of that topic in the list. `produced_at` (also the Kafka
+timestamp) follows a schedule, `startTime + n / rowsPerSecond`, with `startTime`
+kept beside the checkpoints, so the same options give the same bytes at the same
+offsets, also after a restart. A message becomes readable when its produced_at has
+passed (rowsPerSecond 0: all at once); `totalEvents` ends the sequence.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from __future__ import annotations
 import bisect
 import itertools
 import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -32,7 +33,7 @@ from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadLimit, ReadMa
 from pyspark.sql.types import StructType
 
 from retail_lakehouse.contracts import FAMILIES
-from retail_lakehouse.settings import Settings
+from retail_lakehouse.settings import Settings, is_remote
 from spark_streaming.schemas import KAFKA_SCHEMA
 
 SOURCE_NAME = "generated_retail"
@@ -78,36 +79,65 @@ class GeneratorOptions:
             max_offsets_per_trigger=int(cap) if cap else None,
         )
 
-    def total_messages_bound(self) -> int:
-        """More messages than a finite sequence has: each event yields at most two
-        messages (a duplicate), plus malformed ones that replace events."""
-        return 2 * (self.total_events or 0) + 1
-
     def sequence_key(self) -> tuple[Any, ...]:
-        return (self.topic_names, self.seed, self.total_events, self.faults, self.start)
+        return (
+            self.topic_names,
+            self.seed,
+            self.total_events,
+            self.faults,
+            self.start,
+            self.rows_per_second,
+        )
 
 
-def messages(options: GeneratorOptions) -> Iterator[tuple[str, bytes, bytes, datetime]]:
-    """The global sequence: (topic, key, value, produced_at) in producer order."""
+def send_times(start: datetime, rate: float) -> Callable[[], datetime]:
+    """produced_at of the n-th event: start + n / rate (all at `start` when rate is 0).
+
+    The schedule, not the wall clock, stamps events, so the bytes at an offset never
+    change; the reader admits an event once its produced_at has passed, so when the
+    stream keeps up, produced_at is the moment it became readable and the pipeline's
+    produce-to-gold latency stays meaningful.
+    """
+    from producer.clock import to_millisecond
+
+    counter = itertools.count()
+    step = timedelta(seconds=1 / rate) if rate > 0 else timedelta(0)
+    return lambda: to_millisecond(start + next(counter) * step)
+
+
+def messages(
+    options: GeneratorOptions, wall_clock: Callable[[], datetime] | None = None
+) -> Iterator[tuple[str, bytes, bytes, datetime, datetime]]:
+    """The global sequence: (topic, key, value, produced_at, simulated time) in
+    producer order.
+
+    Event times follow the producer's simulated clock from `start`; produced_at follows
+    `send_times` unless another `wall_clock` is given.
+    """
     from producer.clock import DEFAULT_START, SimulatedClock
     from producer.faults import FaultConfig
     from producer.stream import generate_messages
 
-    clock = SimulatedClock(
-        datetime.fromisoformat(options.start) if options.start else DEFAULT_START
-    )
+    start = datetime.fromisoformat(options.start) if options.start else DEFAULT_START
+    stamp = wall_clock or send_times(start, options.rows_per_second)
+    last = [start]
+
+    def stamped() -> datetime:
+        last[0] = stamp()
+        return last[0]
+
     topics = {setting: name for setting, name in options.topic_names if name}
-    settings = Settings.model_construct(**topics)
+    clock = SimulatedClock(start)
     stream = generate_messages(
-        settings,
+        Settings.model_construct(**topics),
         seed=options.seed,
         events=options.total_events,
         faults=FaultConfig.demo_defaults() if options.faults else FaultConfig.none(),
         clock=clock,
-        wall_clock=clock.now,  # deterministic bytes: produced_at is simulated time
+        wall_clock=stamped,
     )
     for message in stream:
-        yield message.topic, message.key, message.value, clock.now()
+        yield message.topic, message.key, message.value, last[0], clock.now()
 
 
 class TopicCursor:
@@ -124,7 +154,7 @@ class TopicCursor:
         out: list[tuple[int, bytes, bytes, datetime]] = []
         if self.next_offset >= offset:
             return out
-        for topic, key, value, at in self._messages:
+        for topic, key, value, at, _ in self._messages:
             self.global_position += 1
             if topic != self.topic:
                 continue
@@ -143,29 +173,30 @@ class SequenceIndex:
         self._messages = messages(options)
         self.length = 0
         self.positions: dict[str, list[int]] = {}  # topic -> global positions, ascending
+        self.produced_at: list[datetime] = []  # per global position, non-decreasing
+        self.ended = False
         self._lock = threading.Lock()
 
     def extend_to(self, length: int) -> None:
         with self._lock:
-            for topic, *_ in itertools.islice(self._messages, max(0, length - self.length)):
+            wanted = max(0, length - self.length)
+            for topic, _, _, at, _ in itertools.islice(self._messages, wanted):
                 self.positions.setdefault(topic, []).append(self.length)
                 self.length += 1
+                self.produced_at.append(at)
+                wanted -= 1
+            self.ended = self.ended or wanted > 0
+
+    def length_produced_by(self, moment: datetime, step: int = 1_000) -> int:
+        """How many messages have a produced_at at or before `moment` (the readable ones)."""
+        while not self.ended and (not self.produced_at or self.produced_at[-1] <= moment):
+            self.extend_to(self.length + step)
+        return bisect.bisect_right(self.produced_at, moment)
 
     def offset_at(self, topic: str, length: int) -> int:
         """The topic's next offset once the first `length` messages are out."""
         self.extend_to(length)
         return bisect.bisect_left(self.positions.get(topic, []), length)
-
-    def length_at(self, topic: str, offset: int, step: int = 10_000) -> int:
-        """How many messages are out when the topic reaches `offset` (its offset-th message)."""
-        if offset <= 0:
-            return 0
-        while len(self.positions.get(topic, [])) < offset:
-            before = self.length
-            self.extend_to(self.length + step)
-            if self.length == before:  # the sequence ended first
-                return self.length
-        return self.positions[topic][offset - 1] + 1
 
 
 _DRIVER_INDEXES: dict[tuple[Any, ...], SequenceIndex] = {}
@@ -220,8 +251,6 @@ class GeneratedStreamReader(DataSourceStreamReader):
 
     def __init__(self, options: GeneratorOptions) -> None:
         self.options = options
-        self._origin: float | None = None  # wall time of global position 0 (this run)
-        self._resumed_at = 0
 
     def initialOffset(self) -> Offsets:
         return {t: {"0": 0} for t in self.options.topics}
@@ -231,22 +260,14 @@ class GeneratedStreamReader(DataSourceStreamReader):
         return ReadMaxRows(cap) if cap else ReadAllAvailable()
 
     def latestOffset(self, start: Offsets, limit: ReadLimit) -> Offsets:
-        if self._origin is None:
-            # after a restart, pacing resumes from the checkpoint's offsets
-            self._origin = time.monotonic()
-            index = driver_index(self.options)
-            self._resumed_at = max(
-                (index.length_at(t, ps.get("0", 0)) for t, ps in start.items()), default=0
-            )
-        if self.options.rows_per_second > 0:
-            elapsed = time.monotonic() - self._origin
-            allowed = self._resumed_at + int(elapsed * self.options.rows_per_second)
-        else:
-            allowed = self.options.total_messages_bound()
+        index = driver_index(self.options)
+        # a message is readable once its produced_at has passed; the last one
+        # generated may be later than now, so it is left for the next trigger
+        allowed = index.length_produced_by(datetime.now(UTC))
         end: Offsets = {}
         for topic in self.options.topics:
             begin = start.get(topic, {}).get("0", 0)
-            available = driver_index(self.options).offset_at(topic, allowed)
+            available = index.offset_at(topic, allowed)
             if isinstance(limit, ReadMaxRows):
                 available = min(available, begin + limit.max_rows)
             end[topic] = {"0": max(begin, available)}
@@ -283,9 +304,25 @@ class GeneratedDataSource(DataSource):
         return GeneratedStreamReader(GeneratorOptions.parse(dict(self.options)))
 
 
+def stream_start(settings: Settings) -> str:
+    """When the generated stream began: kept beside the checkpoints, so a restart
+    regenerates the same produced_at values (and bytes) at the same offsets."""
+    root = settings.resolved_checkpoint_root
+    now = datetime.now(UTC).replace(microsecond=0).isoformat()
+    if is_remote(root):
+        return now
+    marker = Path(root) / "_generated_source_start"
+    if marker.exists():
+        return marker.read_text().strip()
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(now)
+    return now
+
+
 def generated_stream_options(settings: Settings, topics: list[str]) -> dict[str, str]:
     options = {
         "subscribe": ",".join(topics),
+        "startTime": stream_start(settings),
         "seed": str(settings.producer_seed),
         "rowsPerSecond": str(settings.generated_rate),
         "faults": str(settings.generated_faults).lower(),
