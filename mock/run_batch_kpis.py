@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,13 +33,15 @@ if TYPE_CHECKING:
     from retail_lakehouse.settings import Settings
 
 DEFAULT_OUTPUT = Path("outputs/aggregates_daily.csv")
+# simulated days run midnight to midnight UTC, so each CSV row is one whole day
+FIRST_DAY = datetime(2026, 3, 2, tzinfo=UTC)
 
 
 def day_batches(
     settings: Settings, days: int, faults: bool
 ) -> Iterator[tuple[int, dict[str, list[tuple]]]]:
     """(day index, topic -> Kafka-schema rows) for each simulated day, in order."""
-    from producer.clock import DEFAULT_START, utc_now
+    from producer.clock import utc_now
     from retail_lakehouse.contracts import FAMILIES
     from spark_streaming.generated_source import CREATE_TIME, GeneratorOptions, messages
 
@@ -49,11 +51,11 @@ def day_batches(
         topic_names=tuple((fam.topic_setting, settings.topic(fam)) for fam in FAMILIES),
         seed=settings.producer_seed,
         faults=faults,
-        start=DEFAULT_START.isoformat(),
+        start=FIRST_DAY.isoformat(),
     )
     offsets = dict.fromkeys(topics, 0)
     day, rows = 0, {t: [] for t in topics}  # type: ignore[var-annotated]
-    boundary = DEFAULT_START + timedelta(days=1)
+    boundary = FIRST_DAY + timedelta(days=1)
     # produced_at is the wall clock (batch latency is not reported); days are simulated
     for topic, key, value, produced_at, at in messages(options, wall_clock=utc_now):
         while at >= boundary:
