@@ -12,12 +12,16 @@ rerunning on the same lake resumes from the checkpoints and sees the same events
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a file: make the project's packages importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+RESTARTS = 2
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from producer.catalog import build_catalog
     from producer.reference_tables import write_reference_tables
     from retail_lakehouse import logs
+    from retail_lakehouse.logs import kv
     from retail_lakehouse.settings import Settings
     from spark_streaming.main import run
 
@@ -68,7 +73,18 @@ def main(argv: list[str] | None = None) -> int:
     settings = base.model_copy(update=update)
     write_reference_tables(settings, build_catalog(settings.producer_seed))
     families = [f.strip() for f in args.families.split(",") if f.strip()]
-    run(settings, families, until_idle_s=args.until_idle)
+    for attempt in range(1, RESTARTS + 2):
+        try:
+            run(settings, families, until_idle_s=args.until_idle)
+            break
+        except RuntimeError as exc:
+            # Spark gives a Python source's planner 10 s to start; on a saturated
+            # machine it can miss that. A restart resumes from the checkpoints.
+            if "failed to connect back" not in str(exc) or attempt > RESTARTS:
+                raise
+            logging.getLogger(__name__).warning(
+                kv("mock_stream_restart", attempt=attempt, reason="python worker start timeout")
+            )
     print(render(None, summarize_lake(settings), {"mode": "generated source, no broker"}))
     return 0
 

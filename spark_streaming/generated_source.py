@@ -126,7 +126,7 @@ def messages(
         last[0] = stamp()
         return last[0]
 
-    topics = {setting: name for setting, name in options.topic_names if name}
+    topics: dict[str, Any] = {setting: name for setting, name in options.topic_names if name}
     clock = SimulatedClock(start)
     stream = generate_messages(
         Settings.model_construct(**topics),

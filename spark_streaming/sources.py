@@ -46,8 +46,10 @@ def jvm_has_class(spark: SparkSession, class_name: str) -> bool:
 
 def kafka_source_name(spark: SparkSession, settings: Settings) -> KafkaSourceName:
     """`kafka` (JVM connector) or `python` (confluent-kafka), from KAFKA_SOURCE."""
-    if settings.kafka_source in ("python", "generated"):
-        return settings.kafka_source
+    if settings.kafka_source == "python":
+        return "python"
+    if settings.kafka_source == "generated":
+        return "generated"
     available = jvm_has_class(spark, KAFKA_PROVIDER_CLASS)
     if settings.kafka_source == "kafka" and not available:
         raise KafkaConnectorMissingError(
