@@ -54,6 +54,16 @@ def demo(
 
 
 @app.command()
+def broker(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 = a free one.")] = 0,
+) -> None:
+    """Start the embedded Kafka-protocol broker alone, until Ctrl-C."""
+    from mock.embedded_broker import run_until_interrupted
+
+    run_until_interrupted(port or None)
+
+
+@app.command()
 def produce(
     events: Annotated[int | None, typer.Option(min=1, help="Stop after this many events.")] = None,
     duration: Annotated[
@@ -131,16 +141,6 @@ def topics() -> None:
     settings = Settings()
     preflight.require_broker(settings)
     typer.echo("\n".join(ensure_topics(settings)))
-
-
-@app.command()
-def broker(
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 = a free one.")] = 0,
-) -> None:
-    """Start the embedded Kafka-protocol broker alone, until Ctrl-C."""
-    from mock.embedded_broker import run_until_interrupted
-
-    run_until_interrupted(port or None)
 
 
 if __name__ == "__main__":
