@@ -77,6 +77,7 @@ def frame(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(["event_id", "line_number"]).reset_index(drop=True)
 
 
+@pytest.mark.timeout(1800)  # two Spark runs; slow only on a saturated machine
 def test_mock_stream_writes_the_generated_events_and_resumes_on_the_same_offsets(
     tmp_path: Path,
 ) -> None:
@@ -119,6 +120,7 @@ def test_mock_stream_writes_the_generated_events_and_resumes_on_the_same_offsets
     assert_frame_equal(frame(silver[columns]), sale_lines([v for _, v, _ in expected]))
 
 
+@pytest.mark.timeout(1200)
 def test_batch_kpis_equal_an_independent_daily_rollup(tmp_path: Path) -> None:
     output = tmp_path / "aggregates_daily.csv"
     done = run_script("run_batch_kpis.py", "--days", "1", "--seed", "7", "--output", str(output),
