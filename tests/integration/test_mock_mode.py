@@ -82,7 +82,7 @@ def test_mock_stream_writes_the_generated_events_and_resumes_on_the_same_offsets
     tmp_path: Path,
 ) -> None:
     lake = tmp_path / "lake"
-    common = ["--rate", "0", "--no-faults", "--families", "sales", 
+    common = ["--rate", "0", "--no-faults", "--families", "sales",
               "--lake", str(lake)]  # fmt: skip
     run_script("run_mock_stream.py", "--events", "150", *common, cwd=tmp_path)
     # a restart on the same lake and checkpoint with a longer sequence: the first
