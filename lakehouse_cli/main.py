@@ -1,6 +1,8 @@
 """The `lakehouse` command: produce events, run the streams, or run the whole demo.
 
 Subcommands import their part lazily so `lakehouse produce` never starts a JVM.
+Every command runs inside `errors.FriendlyGroup`: a failure ends in two lines (what
+happened, what to do) and a non-zero exit; `--log-level DEBUG` adds the traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from lakehouse_cli import preflight
+from lakehouse_cli.errors import FriendlyGroup
 from retail_lakehouse import logs
 from retail_lakehouse.settings import Settings
 
@@ -18,6 +22,8 @@ app = typer.Typer(
     help="Real-time retail lakehouse: Kafka -> Spark Structured Streaming -> Delta.",
     no_args_is_help=True,
     add_completion=False,
+    cls=FriendlyGroup,
+    pretty_exceptions_enable=False,
 )
 
 
@@ -30,22 +36,42 @@ def _configure(
 
 @app.command()
 def demo(
-    events: Annotated[int, typer.Option(help="How many events to produce.")] = 50_000,
-    rate: Annotated[float, typer.Option(help="Target events/s; 0 = as fast as possible.")] = 1000.0,
+    events: Annotated[int, typer.Option(min=1, help="How many events to produce.")] = 50_000,
+    rate: Annotated[
+        float, typer.Option(min=0, help="Target events/s; 0 = as fast as possible.")
+    ] = 1000.0,
     seed: Annotated[int | None, typer.Option(help="Seed for the catalog and events.")] = None,
     outputs: Annotated[Path, typer.Option(help="Where the summary is written.")] = Path("outputs"),
 ) -> None:
     """Embedded broker (unless KAFKA_BOOTSTRAP_SERVERS is set), producer, streams, summary."""
     from mock.demo import run_demo
 
-    run_demo(Settings(), events=events, rate=rate, seed=seed, outputs=outputs)
+    settings = Settings()
+    preflight.require_writable_lake(settings)
+    if settings.kafka_bootstrap_servers:
+        preflight.require_broker(settings)
+    run_demo(settings, events=events, rate=rate, seed=seed, outputs=outputs)
+
+
+@app.command()
+def broker(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 = a free one.")] = 0,
+) -> None:
+    """Start the embedded Kafka-protocol broker alone, until Ctrl-C."""
+    from mock.embedded_broker import run_until_interrupted
+
+    run_until_interrupted(port or None)
 
 
 @app.command()
 def produce(
-    events: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
-    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
-    rate: Annotated[float, typer.Option(help="Target events/s; 0 = as fast as possible.")] = 0.0,
+    events: Annotated[int | None, typer.Option(min=1, help="Stop after this many events.")] = None,
+    duration: Annotated[
+        float | None, typer.Option(min=0, help="Stop after this many seconds.")
+    ] = None,
+    rate: Annotated[
+        float, typer.Option(min=0, help="Target events/s; 0 = as fast as possible.")
+    ] = 0.0,
     seed: Annotated[int | None, typer.Option(help="Seed (default PRODUCER_SEED).")] = None,
     clock: Annotated[str, typer.Option(help="simulated (replayable) or realtime.")] = "realtime",
     faults: Annotated[bool, typer.Option(help="Inject the default fault mix.")] = True,
@@ -58,8 +84,11 @@ def produce(
         raise typer.BadParameter("give --events or --duration (or both)")
     if clock not in ("simulated", "realtime"):
         raise typer.BadParameter("--clock is 'simulated' or 'realtime'")
+    settings = Settings()
+    preflight.require_broker(settings)
+    preflight.require_writable_lake(settings)  # the reference tables go there
     report = run_producer(
-        Settings(),
+        settings,
         events=events,
         duration_s=duration,
         rate=rate or None,
@@ -80,9 +109,20 @@ def stream(
     ] = None,
 ) -> None:
     """Run the streaming jobs (the same code spark-submit runs) until Ctrl-C."""
+    from retail_lakehouse.contracts import family as event_family
     from spark_streaming.main import run
 
-    run(Settings(), [f.strip() for f in families.split(",") if f.strip()], until_idle)
+    settings = Settings()
+    chosen = [f.strip() for f in families.split(",") if f.strip()]
+    try:
+        topics = [settings.topic(event_family(name)) for name in chosen]
+    except (KeyError, ValueError) as exc:
+        raise typer.BadParameter(
+            f"unknown family in {families!r}", param_hint="--families"
+        ) from exc
+    preflight.require_topics(settings, topics)
+    preflight.require_writable_lake(settings)
+    run(settings, chosen, until_idle)
 
 
 @app.command()
@@ -132,7 +172,9 @@ def topics() -> None:
     """Create the three topics with TOPIC_PARTITIONS partitions (idempotent)."""
     from producer.topics import ensure_topics
 
-    typer.echo("\n".join(ensure_topics(Settings())))
+    settings = Settings()
+    preflight.require_broker(settings)
+    typer.echo("\n".join(ensure_topics(settings)))
 
 
 @app.command()

