@@ -81,8 +81,10 @@ def stream(
 ) -> None:
     """Run the streaming jobs (the same code spark-submit runs) until Ctrl-C."""
     from spark_streaming.main import run
+    from spark_streaming.supervision import exit_on_stream_failure
 
-    run(Settings(), [f.strip() for f in families.split(",") if f.strip()], until_idle)
+    names = [f.strip() for f in families.split(",") if f.strip()]
+    exit_on_stream_failure(lambda: run(Settings(), names, until_idle))
 
 
 @app.command()

@@ -11,10 +11,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retail_lakehouse.contracts import EventFamily
+from retail_lakehouse.durations import duration_seconds
 
 
 class Settings(BaseSettings):
@@ -55,9 +56,16 @@ class Settings(BaseSettings):
     starting_offsets: Literal["earliest", "latest"] = "earliest"
     max_offsets_per_trigger: int | None = Field(None, ge=1)
 
+    # Outages: how long the streaming job waits out an unreachable broker or lake
+    # storage (retrying with backoff) before it stops with a clear error
+    kafka_outage_tolerance: str = "3 minutes"
+    lake_outage_tolerance: str = "3 minutes"
+
     # Producer
     producer_seed: int = 42
     producer_rate: float = Field(0.0, ge=0, description="events/s; 0 means as fast as possible")
+    # a message not acknowledged within this long is reported as a delivery failure
+    producer_delivery_timeout: str = "5 minutes"
 
     # Snowflake (the loaders, dbt, the DAG and the dashboard). With neither
     # SNOWFLAKE_ACCOUNT nor SNOWFLAKE_HOST set, everything runs against the fakesnow
@@ -75,6 +83,12 @@ class Settings(BaseSettings):
     snowflake_port: int | None = None
     snowflake_protocol: Literal["https", "http"] = "https"
     warehouse_emulator_path: str = "warehouse_data"
+
+    @field_validator("kafka_outage_tolerance", "lake_outage_tolerance", "producer_delivery_timeout")
+    @classmethod
+    def _readable_duration(cls, value: str) -> str:
+        duration_seconds(value)  # fail at start-up, not in the middle of an outage
+        return value
 
     @property
     def uses_warehouse_emulator(self) -> bool:

@@ -22,7 +22,9 @@ from spark_streaming.family_batch import FamilyBatchProcessor
 from spark_streaming.family_plans import plan_for
 from spark_streaming.lake_writer import LakeWriter, make_lake_writer
 from spark_streaming.progress import ProgressLogger
+from spark_streaming.resilient_writer import with_outage_retries
 from spark_streaming.sources import kafka_source_name, read_kafka_stream
+from spark_streaming.supervision import StreamFailedError, failure_reason
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,9 @@ def start_streams(
     families: Iterable[str] = ALL_FAMILIES,
     writer: LakeWriter | None = None,
 ) -> list[RunningStream]:
-    writer = with_crash_drill(writer or make_lake_writer(spark, settings))
+    writer = with_crash_drill(
+        with_outage_retries(writer or make_lake_writer(spark, settings), settings)
+    )
     spark.streams.addListener(ProgressLogger())
     log.info(
         kv(
@@ -99,7 +103,10 @@ def await_streams(
                 if not stream.query.isActive:
                     error = stream.query.exception()
                     if error is not None:
-                        raise RuntimeError(f"{stream.family} stream failed: {error}") from None
+                        others = [s.family for s in running if s is not stream]
+                        failure = StreamFailedError(stream.family, failure_reason(error), others)
+                        log.error(kv("stream_failed", family=stream.family, stopping=others))
+                        raise failure from None
                     return
             if (stop is not None and stop.is_set()) or (done is not None and done()):
                 return

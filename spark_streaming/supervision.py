@@ -1,0 +1,50 @@
+"""What a failed streaming query is reported as: which family, and why in one line.
+
+Spark wraps a Python error raised in a data source or in foreachBatch in pages of JVM
+and Python tracebacks; the operator needs the one line that says what to do.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+
+# the last line of a Python traceback that Spark embeds in its own error text
+_PYTHON_ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$", re.MULTILINE)
+_OUTAGE_LINE = re.compile(r"OutageTooLongError: (.+)$", re.MULTILINE)
+
+
+class StreamFailedError(RuntimeError):
+    """A family's query failed; the others were stopped cleanly. Exit non-zero."""
+
+    def __init__(self, family: str, reason: str, stopped: list[str]) -> None:
+        self.family = family
+        self.reason = reason
+        self.stopped = stopped
+        others = f"; stopped the other families too ({', '.join(stopped)})" if stopped else ""
+        super().__init__(f"{family} stream failed: {reason}{others}")
+
+
+def failure_reason(error: BaseException | object) -> str:
+    """The most telling line of a query's error: an outage's own message if there is
+    one, else the innermost Python error line, else the first line."""
+    text = str(getattr(error, "desc", None) or error)
+    outage = _OUTAGE_LINE.findall(text)
+    if outage:
+        return str(outage[-1]).strip()
+    python_errors = _PYTHON_ERROR_LINE.findall(text)
+    if python_errors:
+        name, message = python_errors[-1]
+        return f"{name}: {message.strip()}"[:500]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[0] if lines else type(error).__name__)[:500]
+
+
+def exit_on_stream_failure(run: Callable[[], None]) -> None:
+    """Entry points: a failed stream ends the process with its one line and exit code 1."""
+    try:
+        run()
+    except StreamFailedError as failure:
+        print(f"ERROR: {failure}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
