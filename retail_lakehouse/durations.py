@@ -22,8 +22,10 @@ _SECONDS_PER_UNIT = {
 
 def duration_seconds(text: str) -> float:
     """'3 minutes' -> 180.0; a bare number is seconds."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*?)s?\s*", text)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
     unit = match.group(2).lower() if match else ""
+    if unit not in _SECONDS_PER_UNIT and unit.endswith("s"):
+        unit = unit[:-1]  # plurals: "minutes", "secs"
     if not match or (unit and unit not in _SECONDS_PER_UNIT):
         raise ValueError(f"cannot read duration {text!r}; write it like '3 minutes' or '30 seconds'")
     return float(match.group(1)) * _SECONDS_PER_UNIT.get(unit, 1.0)
