@@ -27,5 +27,7 @@ def duration_seconds(text: str) -> float:
     if unit not in _SECONDS_PER_UNIT and unit.endswith("s"):
         unit = unit[:-1]  # plurals: "minutes", "secs"
     if not match or (unit and unit not in _SECONDS_PER_UNIT):
-        raise ValueError(f"cannot read duration {text!r}; write it like '3 minutes' or '30 seconds'")
+        raise ValueError(
+            f"cannot read duration {text!r}; write it like '3 minutes' or '30 seconds'"
+        )
     return float(match.group(1)) * _SECONDS_PER_UNIT.get(unit, 1.0)

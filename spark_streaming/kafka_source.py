@@ -6,8 +6,9 @@ Register with `spark.dataSource.register(KafkaDataSource)` and read with
 built-in `kafka` source: `kafka.bootstrap.servers`, `subscribe`, `startingOffsets`,
 `maxOffsetsPerTrigger`, `failOnDataLoss`, `kafkaConsumer.pollTimeoutMs`; any other
 `kafka.*` option goes to librdkafka. `outageTolerance` (e.g. "3 minutes") is how long
-an unreachable broker is waited out, retrying with backoff, before the query fails. Offsets are Spark's JSON form
-`{"topic": {"0": 23}}` (next offset to read), so the checkpoint holds them.
+an unreachable broker is waited out, retrying with backoff, before the query fails.
+Offsets are Spark's JSON form `{"topic": {"0": 23}}` (next offset to read), so the
+checkpoint holds them.
 """
 
 from __future__ import annotations

@@ -95,9 +95,7 @@ class ResilientLakeWriter:
     def _committed(self, spec: TableSpec, txn: BatchTxn) -> bool:
         return self.inner.is_committed(spec, txn)
 
-    def _commit(
-        self, kind: str, spec: TableSpec, txn: BatchTxn, write: Callable[[], bool]
-    ) -> bool:
+    def _commit(self, kind: str, spec: TableSpec, txn: BatchTxn, write: Callable[[], bool]) -> bool:
         attempts = 0
 
         def attempt() -> bool:

@@ -24,7 +24,11 @@ from spark_streaming.lake_writer import LakeWriter, make_lake_writer
 from spark_streaming.progress import ProgressLogger
 from spark_streaming.resilient_writer import with_outage_retries
 from spark_streaming.sources import kafka_source_name, read_kafka_stream
-from spark_streaming.supervision import StreamFailedError, failure_reason
+from spark_streaming.supervision import (
+    StreamFailedError,
+    failure_reason,
+    wait_until_sources_ready,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,7 @@ def start_streams(
             .start()
         )
         processor.bind(str(query.id))
+        wait_until_sources_ready(query)
         running.append(RunningStream(name, query, processor))
     return running
 

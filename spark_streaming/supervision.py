@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql.streaming import StreamingQuery
 
 # the last line of a Python traceback that Spark embeds in its own error text
 _PYTHON_ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$", re.MULTILINE)
@@ -48,3 +53,17 @@ def exit_on_stream_failure(run: Callable[[], None]) -> None:
     except StreamFailedError as failure:
         print(f"ERROR: {failure}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
+
+
+def wait_until_sources_ready(query: StreamingQuery, timeout_s: float = 120.0) -> None:
+    """Block while `query` is still initializing its sources.
+
+    Each Python data source starts a Python process that must connect back to the JVM
+    within a fixed 10 s; on a busy machine, several queries starting theirs at once can
+    miss that and fail before reading anything. Starting them one after another avoids it.
+    """
+    deadline = time.monotonic() + timeout_s
+    while query.isActive and query.status.get("message") == "Initializing sources":
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.1)

@@ -86,7 +86,12 @@ def prepare(settings: Settings, seed: int) -> Iterator[OutboundMessage]:
     write_reference_tables(settings, catalog)
     return iter(
         generate_messages(
-            settings, seed=seed, faults=FAULTS, clock=SimulatedClock(START), catalog=catalog
+            settings,
+            seed=seed,
+            events=None,
+            faults=FAULTS,
+            clock=SimulatedClock(START),
+            catalog=catalog,
         )
     )
 
@@ -129,6 +134,16 @@ def caught_up(running: list[RunningStream], settings: Settings, sent: list) -> b
     )
 
 
+def warmed_up(running: list[RunningStream], settings: Settings, sent: list) -> bool:
+    """Every query has committed batches and keeps up with the steady traffic."""
+    recent = sent[: max(0, len(sent) - 2 * RATE)]
+    return (
+        len(recent) > RATE
+        and all(s.processor.input_rows_total > 0 for s in running)
+        and caught_up(running, settings, recent)
+    )
+
+
 def assert_alive(running: list[RunningStream]) -> None:
     for stream in running:
         assert stream.query.isActive, f"{stream.family}: {stream.query.exception()}"
@@ -139,7 +154,7 @@ def run_through_outage(spark, settings, messages, start_outage, end_outage, kind
     running = start_streams(spark, settings, ALL)
     try:
         with SteadyProducer(settings, messages) as producer:
-            wait_until(lambda: caught_up(running, settings, producer.sent[:50]), 240, "warm-up")
+            wait_until(lambda: warmed_up(running, settings, producer.sent), 240, "warm-up")
             time.sleep(3)
             began = time.monotonic()
             start_outage()

@@ -66,11 +66,15 @@ def test_each_undelivered_message_is_reported_after_the_delivery_timeout(caplog)
     settings = Settings(kafka_bootstrap_servers="127.0.0.1:1", producer_delivery_timeout="300 ms")
     config = producer_config(settings, {"log_level": 0})
     assert config["message.timeout.ms"] == 300
-    messages = [OutboundMessage("retail.test", b"k", b'{"n":%d}' % i, str(i), "sale") for i in range(25)]
+    messages = [
+        OutboundMessage("retail.test", b"k", b'{"n":%d}' % i, str(i), "sale") for i in range(25)
+    ]
     with caplog.at_level(logging.WARNING, logger="producer.delivery_health"):
         result = KafkaPublisher(config, flush_timeout_s=10).publish(messages)
     assert result.failed == 25 and result.outages["failed"] == 25
-    failures = [r.getMessage() for r in caplog.records if "producer_delivery_failed" in r.getMessage()]
+    failures = [
+        r.getMessage() for r in caplog.records if "producer_delivery_failed" in r.getMessage()
+    ]
     assert len(failures) == LOGGED_FAILURES + 1  # one line per message, then a pointer to stats
     assert "topic=retail.test" in failures[0] and "error=_MSG_TIMED_OUT" in failures[0]
     assert "PRODUCER_DELIVERY_TIMEOUT" in failures[0]

@@ -55,7 +55,9 @@ def test_a_short_outage_is_waited_out_with_doubling_pauses(caplog) -> None:
     time = FakeTime()
     call, calls = flaky(5, time)
     with caplog.at_level(logging.WARNING, logger="spark_streaming.outage"):
-        result = ride_out(call, OUTAGE, "latestOffset", lambda e: True, sleep=time.sleep, clock=time.clock)
+        result = ride_out(
+            call, OUTAGE, "latestOffset", lambda e: True, sleep=time.sleep, clock=time.clock
+        )
     assert result == "answer" and calls["n"] == 6
     assert time.sleeps == [1.0, 2.0, 4.0, 8.0, 8.0]  # doubling, capped at max_backoff_s
     warnings = [r.getMessage() for r in caplog.records]
@@ -141,7 +143,10 @@ def test_the_python_source_gets_the_budget_and_carries_it_to_workers() -> None:
     assert parsed.outage == Outage("kafka", "b:9092", 45.0, "KAFKA_OUTAGE_TOLERANCE")
     reader = pickle.loads(pickle.dumps(KafkaStreamReader(parsed)))
     assert reader.options.outage_tolerance_s == 45.0
-    assert SourceOptions.parse({"subscribe": "t", "kafka.bootstrap.servers": "b:1"}).outage_tolerance_s == 180.0
+    assert (
+        SourceOptions.parse({"subscribe": "t", "kafka.bootstrap.servers": "b:1"}).outage_tolerance_s
+        == 180.0
+    )
 
 
 def test_the_jvm_source_options_span_the_same_budget() -> None:
