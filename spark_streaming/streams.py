@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
@@ -27,7 +28,7 @@ from spark_streaming.sources import kafka_source_name, read_kafka_stream
 from spark_streaming.supervision import (
     StreamFailedError,
     failure_reason,
-    wait_until_sources_ready,
+    start_when_ready,
 )
 
 log = logging.getLogger(__name__)
@@ -66,18 +67,24 @@ def start_streams(
     for name in families:
         plan = plan_for(name)
         processor = FamilyBatchProcessor(plan, settings, writer, spark)
-        query = (
-            read_kafka_stream(spark, settings, [settings.topic(plan.family)])
-            .writeStream.queryName(plan.query_name)
-            .foreachBatch(processor)
-            .option("checkpointLocation", f"{settings.resolved_checkpoint_root}/{plan.query_name}")
-            .trigger(processingTime=settings.trigger_interval)
-            .start()
-        )
+        query = start_when_ready(partial(_start_query, spark, settings, processor))
         processor.bind(str(query.id))
-        wait_until_sources_ready(query)
         running.append(RunningStream(name, query, processor))
     return running
+
+
+def _start_query(
+    spark: SparkSession, settings: Settings, processor: FamilyBatchProcessor
+) -> StreamingQuery:
+    plan = processor.plan
+    return (
+        read_kafka_stream(spark, settings, [settings.topic(plan.family)])
+        .writeStream.queryName(plan.query_name)
+        .foreachBatch(processor)
+        .option("checkpointLocation", f"{settings.resolved_checkpoint_root}/{plan.query_name}")
+        .trigger(processingTime=settings.trigger_interval)
+        .start()
+    )
 
 
 def stop_streams(running: Iterable[RunningStream], timeout_s: float = 60.0) -> None:

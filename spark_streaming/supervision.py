@@ -6,14 +6,19 @@ and Python tracebacks; the operator needs the one line that says what to do.
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from retail_lakehouse.logs import kv
+
 if TYPE_CHECKING:
     from pyspark.sql.streaming import StreamingQuery
+
+log = logging.getLogger(__name__)
 
 # the last line of a Python traceback that Spark embeds in its own error text
 _PYTHON_ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$", re.MULTILINE)
@@ -53,6 +58,26 @@ def exit_on_stream_failure(run: Callable[[], None]) -> None:
     except StreamFailedError as failure:
         print(f"ERROR: {failure}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
+
+
+_TRANSIENT_START_ERRORS = ("Python worker failed to connect back",)
+
+
+def start_when_ready(
+    start: Callable[[], StreamingQuery], attempts: int = 3, timeout_s: float = 120.0
+) -> StreamingQuery:
+    """Start a query and wait until its sources are initialized. A Python source whose
+    process missed Spark's fixed 10 s connect-back (a busy host) is started again from
+    its checkpoint, up to `attempts` times; any other failure is left to the supervisor."""
+    for attempt in range(1, attempts + 1):
+        query = start()
+        wait_until_sources_ready(query, timeout_s)
+        error = None if query.isActive else query.exception()
+        transient = error is not None and any(m in str(error) for m in _TRANSIENT_START_ERRORS)
+        if not transient or attempt == attempts:
+            return query
+        log.warning(kv("stream_start_retry", query=query.name, attempt=attempt, error=str(error)))
+    raise AssertionError("unreachable")
 
 
 def wait_until_sources_ready(query: StreamingQuery, timeout_s: float = 120.0) -> None:
