@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # the last line of a Python traceback that Spark embeds in its own error text
-_PYTHON_ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$", re.MULTILINE)
+_PYTHON_ERROR_LINE = re.compile(
+    r"^(?:(?:[a-z_]\w*\.)+([A-Z]\w*)|(\w+(?:Error|Exception))): (.+)$", re.MULTILINE
+)
 _OUTAGE_LINE = re.compile(r"OutageTooLongError: (.+)$", re.MULTILINE)
 
 
@@ -45,8 +47,8 @@ def failure_reason(error: BaseException | object) -> str:
         return str(outage[-1]).strip()
     python_errors = _PYTHON_ERROR_LINE.findall(text)
     if python_errors:
-        name, message = python_errors[-1]
-        return f"{name}: {message.strip()}"[:500]
+        qualified, builtin, message = python_errors[-1]
+        return f"{qualified or builtin}: {message.strip()}"[:500]
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return (lines[0] if lines else type(error).__name__)[:500]
 
@@ -64,7 +66,7 @@ _TRANSIENT_START_ERRORS = ("Python worker failed to connect back",)
 
 
 def start_when_ready(
-    start: Callable[[], StreamingQuery], attempts: int = 3, timeout_s: float = 120.0
+    start: Callable[[], StreamingQuery], attempts: int = 5, timeout_s: float = 120.0
 ) -> StreamingQuery:
     """Start a query and wait until its sources are initialized. A Python source whose
     process missed Spark's fixed 10 s connect-back (a busy host) is started again from
