@@ -111,6 +111,7 @@ def stream(
     """Run the streaming jobs (the same code spark-submit runs) until Ctrl-C."""
     from retail_lakehouse.contracts import family as event_family
     from spark_streaming.main import run
+    from spark_streaming.supervision import exit_on_stream_failure
 
     settings = Settings()
     chosen = [f.strip() for f in families.split(",") if f.strip()]
@@ -122,7 +123,7 @@ def stream(
         ) from exc
     preflight.require_topics(settings, topics)
     preflight.require_writable_lake(settings)
-    run(settings, chosen, until_idle)
+    exit_on_stream_failure(lambda: run(settings, chosen, until_idle))
 
 
 @app.command()

@@ -20,8 +20,10 @@ from typing import Any, Literal
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from producer.delivery_health import DeliveryHealth
 from producer.messages import OutboundMessage
 from producer.pacing import Pacer
+from retail_lakehouse.durations import duration_seconds
 from retail_lakehouse.logs import kv
 from retail_lakehouse.settings import Settings
 
@@ -41,6 +43,10 @@ def producer_config(
         "acks": "all",
         "linger.ms": 5,  # a few ms of batching: far more throughput, no visible latency
         "client.id": "retail-lakehouse-producer",
+        # each message is retried until this timeout, then reported failed (librdkafka's
+        # message.timeout.ms, the Java client's delivery.timeout.ms)
+        "message.timeout.ms": int(duration_seconds(settings.producer_delivery_timeout) * 1000),
+        "statistics.interval.ms": 1000,  # feeds the outage figures in the stats lines
     }
     config.update(overrides or {})
     return config
@@ -56,6 +62,7 @@ class PublishResult:
     buffer_full_retries: int
     elapsed_s: float
     stopped_by: StopReason
+    outages: dict[str, float | int] = field(default_factory=dict)  # DeliveryHealth.as_fields
 
     @property
     def sent(self) -> int:
@@ -76,12 +83,15 @@ class _Tally:
     delivered: Counter[str] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
     buffer_full_retries: int = 0
+    health: DeliveryHealth = field(default_factory=DeliveryHealth)
 
     def on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
             self.failures[err.name()] += 1
+            self.health.on_failed(err, msg)
         else:
             self.delivered[msg.topic() or ""] += 1
+            self.health.on_delivered()
 
 
 class KafkaPublisher:
@@ -93,7 +103,8 @@ class KafkaPublisher:
         stats_interval_s: float = 5.0,
         flush_timeout_s: float = 30.0,
     ) -> None:
-        self._producer = Producer(dict(config))
+        self._health = DeliveryHealth()
+        self._producer = Producer({"stats_cb": self._health.on_stats, **config})
         self._pacer = Pacer(rate)
         self._stats_interval_s = stats_interval_s
         self._flush_timeout_s = flush_timeout_s
@@ -108,7 +119,7 @@ class KafkaPublisher:
     ) -> PublishResult:
         """Produce until the messages run out, a bound is hit or `stop` is set."""
         stop = stop or threading.Event()
-        tally = _Tally()
+        tally = _Tally(health=self._health)
         started = time.monotonic()
         reason: StopReason = "stopped"
         with _stop_on_signals(stop):
@@ -126,6 +137,7 @@ class KafkaPublisher:
             buffer_full_retries=tally.buffer_full_retries,
             elapsed_s=time.monotonic() - started,
             stopped_by=reason,
+            outages=self._health.as_fields(),
         )
 
     def _loop(
@@ -155,6 +167,7 @@ class KafkaPublisher:
             if self._produce(message, tally, stop):
                 tally.sent[message.topic] += 1
             self._producer.poll(0)
+            self._health.observe(len(self._producer))
         return "stopped"
 
     def _produce(self, message: OutboundMessage, tally: _Tally, stop: threading.Event) -> bool:
@@ -173,6 +186,7 @@ class KafkaPublisher:
                 if stop.is_set():
                     return False
                 self._producer.poll(0.1)
+                self._health.observe(len(self._producer))
 
     def _serve_for(self, seconds: float, stop: threading.Event) -> None:
         """Wait out a pacing delay while still serving delivery callbacks."""
@@ -182,6 +196,7 @@ class KafkaPublisher:
             if remaining <= 0:
                 return
             self._producer.poll(min(remaining, 0.1))
+            self._health.observe(len(self._producer))
 
     def _log_stats(self, tally: _Tally, started: float, final: bool = False) -> None:
         elapsed = max(time.monotonic() - started, 1e-9)
@@ -191,9 +206,9 @@ class KafkaPublisher:
                 "producer_done" if final else "producer_stats",
                 sent=sent,
                 delivered=tally.delivered.total(),
-                failed=tally.failures.total(),
                 queued=len(self._producer),
                 rate=sent / elapsed,
+                **self._health.as_fields(),
             )
         )
 

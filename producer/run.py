@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -39,6 +39,7 @@ class ProduceReport:
     faults: dict[str, int]
     elapsed_s: float
     stopped_by: str
+    outages: dict[str, float | int] = field(default_factory=dict)  # stalls, retries, failures
 
     @property
     def sent_total(self) -> int:
@@ -116,7 +117,8 @@ def run_producer(
         faults=stream.faults.to_dict(),
         elapsed_s=result.elapsed_s,
         stopped_by=result.stopped_by,
+        outages=result.outages,
     )
     scalars = {k: v for k, v in report.to_dict().items() if not isinstance(v, dict)}
-    log.info(kv("produce_report", **scalars))
+    log.info(kv("produce_report", **scalars, **report.outages))
     return report

@@ -11,10 +11,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retail_lakehouse.contracts import EventFamily
+from retail_lakehouse.durations import duration_seconds
 
 
 class Settings(BaseSettings):
@@ -70,9 +71,16 @@ class Settings(BaseSettings):
     generated_events: int | None = Field(None, ge=1, description="None = endless")
     generated_faults: bool = True
 
+    # Outages: how long the streaming job waits out an unreachable broker or lake
+    # storage (retrying with backoff) before it stops with a clear error
+    kafka_outage_tolerance: str = "3 minutes"
+    lake_outage_tolerance: str = "3 minutes"
+
     # Producer
     producer_seed: int = 42
     producer_rate: float = Field(0.0, ge=0, description="events/s; 0 means as fast as possible")
+    # a message not acknowledged within this long is reported as a delivery failure
+    producer_delivery_timeout: str = "5 minutes"
 
     # Snowflake (the loaders, dbt, the DAG and the dashboard). With neither
     # SNOWFLAKE_ACCOUNT nor SNOWFLAKE_HOST set, everything runs against the fakesnow
@@ -99,6 +107,12 @@ class Settings(BaseSettings):
     snowflake_stage_method: Literal["write_pandas", "insert"] = "write_pandas"
     # rows per chunk the loaders read from a Delta table and stage at a time
     loader_chunk_rows: int = Field(100_000, ge=1)
+
+    @field_validator("kafka_outage_tolerance", "lake_outage_tolerance", "producer_delivery_timeout")
+    @classmethod
+    def _readable_duration(cls, value: str) -> str:
+        duration_seconds(value)  # fail at start-up, not in the middle of an outage
+        return value
 
     @property
     def uses_warehouse_emulator(self) -> bool:

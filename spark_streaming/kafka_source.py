@@ -5,8 +5,10 @@ Register with `spark.dataSource.register(KafkaDataSource)` and read with
 `spark.readStream.format("confluent_kafka")`. Options and output match Spark's
 built-in `kafka` source: `kafka.bootstrap.servers`, `subscribe`, `startingOffsets`,
 `maxOffsetsPerTrigger`, `failOnDataLoss`, `kafkaConsumer.pollTimeoutMs`; any other
-`kafka.*` option goes to librdkafka. Offsets are Spark's JSON form
-`{"topic": {"0": 23}}` (next offset to read), so the checkpoint holds them.
+`kafka.*` option goes to librdkafka. `outageTolerance` (e.g. "3 minutes") is how long
+an unreachable broker is waited out, retrying with backoff, before the query fails.
+Offsets are Spark's JSON form `{"topic": {"0": 23}}` (next offset to read), so the
+checkpoint holds them.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import pyarrow as pa
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -31,7 +33,9 @@ from pyspark.sql.streaming.datasource import (
 )
 from pyspark.sql.types import StructType
 
+from retail_lakehouse.durations import duration_seconds
 from retail_lakehouse.logs import kv
+from spark_streaming.outage import DEFAULT_KAFKA_OUTAGE_TOLERANCE_S, Outage, ride_out
 from spark_streaming.schemas import KAFKA_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -50,10 +54,44 @@ _POLL_STEP_S = 0.1  # short consume() calls so gaps at a range's end cost one st
 _PROBE_TIMEOUT_S = 2.0
 _REQUEST_TIMEOUT_S = 10.0
 _ROWS_PER_BATCH = 10_000
+_STALL_WARNING_S = 10.0  # a read waiting on a silent broker says so this often
+# librdkafka errors that mean "the broker is away or slow", worth waiting out
+_TRANSIENT_CODES = frozenset(
+    {
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._RESOLVE,
+        KafkaError._WAIT_COORD,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.BROKER_NOT_AVAILABLE,
+        KafkaError.NETWORK_EXCEPTION,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+    }
+)
+T = TypeVar("T")
 
 
 class KafkaSourceError(RuntimeError):
     """The Kafka source cannot read what Spark asked for; the message says why."""
+
+
+class KafkaBrokerTimeoutError(KafkaSourceError):
+    """The broker did not answer in time: worth waiting out."""
+
+
+def is_transient_kafka_error(error: BaseException) -> bool:
+    """A broker that is away or slow, as opposed to a wrong setting or lost data."""
+    if isinstance(error, KafkaBrokerTimeoutError):
+        return True
+    if isinstance(error, KafkaException) and error.args and isinstance(error.args[0], KafkaError):
+        kafka_error = error.args[0]
+        return not kafka_error.fatal() and (
+            kafka_error.retriable() or kafka_error.code() in _TRANSIENT_CODES
+        )
+    return False
 
 
 @dataclass(frozen=True)
@@ -66,6 +104,7 @@ class SourceOptions:
     max_offsets_per_trigger: int | None = None
     fail_on_data_loss: bool = True
     poll_timeout_s: float = 120.0
+    outage_tolerance_s: float = DEFAULT_KAFKA_OUTAGE_TOLERANCE_S
 
     @classmethod
     def parse(cls, options: Mapping[str, str]) -> SourceOptions:
@@ -86,6 +125,18 @@ class SourceOptions:
             max_offsets_per_trigger=int(max_offsets) if max_offsets else None,
             fail_on_data_loss=opts.get("failondataloss", "true").lower() != "false",
             poll_timeout_s=int(opts.get("kafkaconsumer.polltimeoutms", "120000")) / 1000,
+            outage_tolerance_s=duration_seconds(
+                opts.get("outagetolerance", f"{DEFAULT_KAFKA_OUTAGE_TOLERANCE_S} seconds")
+            ),
+        )
+
+    @property
+    def outage(self) -> Outage:
+        return Outage(
+            "kafka",
+            self.client_config["bootstrap.servers"],
+            self.outage_tolerance_s,
+            "KAFKA_OUTAGE_TOLERANCE",
         )
 
     def consumer_config(self) -> dict[str, str | int | bool]:
@@ -216,7 +267,9 @@ class KafkaOffsetReader:
                 TopicPartition(topic, partition), timeout=_REQUEST_TIMEOUT_S
             )
             if mark is None:
-                raise KafkaSourceError(f"no offsets for {topic}[{partition}] within the timeout")
+                raise KafkaBrokerTimeoutError(
+                    f"no offsets for {topic}[{partition}] within the timeout"
+                )
             marks[(topic, partition)] = mark
         return marks
 
@@ -296,11 +349,15 @@ class KafkaRange(InputPartition):
 
 
 def read_range(
-    consumer: Consumer, krange: KafkaRange, poll_timeout_s: float
+    consumer: Consumer, krange: KafkaRange, poll_timeout_s: float, outage: Outage | None = None
 ) -> Iterator[pa.RecordBatch]:
     """Every message of the range, or KafkaSourceError; offsets missing inside the
-    range (compaction, transaction markers) are skipped, never waited for."""
+    range (compaction, transaction markers) are skipped, never waited for. A broker
+    that goes silent is waited for up to the longer of the poll timeout and the
+    outage budget, with a warning every _STALL_WARNING_S."""
     topic, partition, end = krange.topic, krange.partition, krange.end
+    patience_s = max(poll_timeout_s, outage.budget_s if outage else 0.0)
+    next_warning_s = _STALL_WARNING_S
     consumer.assign([TopicPartition(topic, partition, krange.start)])
     try:
         next_offset, last_progress = krange.start, time.monotonic()
@@ -315,13 +372,24 @@ def read_range(
             if rows:
                 yield record_batch(topic, partition, rows)
                 next_offset, last_progress = _offset(rows[-1]) + 1, time.monotonic()
+                next_warning_s = _STALL_WARNING_S
             if any(_offset(m) >= end for m in messages):
                 break  # reached a message past the range: the rest were gaps
             if len(messages) < wanted:
                 position = consumer.position([TopicPartition(topic, partition)])[0].offset
                 if position >= end:  # the consumer stepped over markers at the end
                     break
-            if time.monotonic() - last_progress > poll_timeout_s:
+            stalled_s = time.monotonic() - last_progress
+            if outage is not None and stalled_s > next_warning_s:
+                next_warning_s += _STALL_WARNING_S
+                log.warning(_stall_event(outage, krange, next_offset, stalled_s))
+            if stalled_s > patience_s and outage is not None and outage.budget_s >= poll_timeout_s:
+                raise outage.too_long(
+                    f"read of {topic}[{partition}] at offset {next_offset}",
+                    stalled_s,
+                    KafkaBrokerTimeoutError("no records arrived"),
+                )
+            if stalled_s > patience_s:
                 raise KafkaSourceError(
                     f"read {topic}[{partition}] offsets [{krange.start}, {end}) only up to "
                     f"{next_offset} within kafkaConsumer.pollTimeoutMs={poll_timeout_s * 1000:.0f}"
@@ -329,6 +397,16 @@ def read_range(
                 )
     finally:
         consumer.unassign()
+
+
+def _stall_event(outage: Outage, krange: KafkaRange, next_offset: int, stalled_s: float) -> str:
+    return kv(
+        "kafka_outage",
+        target=outage.target,
+        during=f"read of {krange.topic}[{krange.partition}] at offset {next_offset}",
+        waited_s=round(stalled_s, 1),
+        budget_s=outage.budget_s,
+    )
 
 
 def _offset(message: Message) -> int:
@@ -343,6 +421,8 @@ def _skip_error(message: Message) -> bool:
         return False
     if error.code() == KafkaError._PARTITION_EOF:
         return True
+    if not error.fatal() and (error.retriable() or error.code() in _TRANSIENT_CODES):
+        return True  # librdkafka reconnects by itself; read_range bounds the wait
     if error.code() == KafkaError._AUTO_OFFSET_RESET:
         raise KafkaSourceError(
             f"offsets of {message.topic()}[{message.partition()}] are gone (retention or "
@@ -388,7 +468,14 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             self._offsets = KafkaOffsetReader(self.options.consumer_config())
         return self._offsets
 
+    def _ride_out(self, during: str, call: Callable[[], T]) -> T:
+        """Driver-side broker calls wait out an outage within the budget."""
+        return ride_out(call, self.options.outage, during, is_transient_kafka_error)
+
     def initialOffset(self) -> PartitionOffsets:
+        return self._ride_out("initialOffset", self._initial_offset)
+
+    def _initial_offset(self) -> PartitionOffsets:
         positions = self.offsets.positions(self.options.topics)
         spec = self.options.starting_offsets
         earliest = self.offsets.earliest(positions)
@@ -400,6 +487,9 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return ReadMaxRows(limit) if limit else ReadAllAvailable()
 
     def latestOffset(self, start: PartitionOffsets, limit: ReadLimit) -> PartitionOffsets:
+        return self._ride_out("latestOffset", lambda: self._latest_offset(start, limit))
+
+    def _latest_offset(self, start: PartitionOffsets, limit: ReadLimit) -> PartitionOffsets:
         begin = flatten(start)
         latest = self.offsets.latest(self.offsets.positions(self.options.topics))
         self._latest = dict(latest)
@@ -419,9 +509,15 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return nest(self._latest) if self._latest else None
 
     def prepareForTriggerAvailableNow(self) -> None:
-        self._available_now = self.offsets.latest(self.offsets.positions(self.options.topics))
+        self._available_now = self._ride_out(
+            "prepareForTriggerAvailableNow",
+            lambda: self.offsets.latest(self.offsets.positions(self.options.topics)),
+        )
 
     def partitions(self, start: PartitionOffsets, end: PartitionOffsets) -> Sequence[KafkaRange]:
+        return self._ride_out("partitions", lambda: self._partitions(start, end))
+
+    def _partitions(self, start: PartitionOffsets, end: PartitionOffsets) -> Sequence[KafkaRange]:
         begin, until = flatten(start), flatten(end)
         new = [p for p in until if p not in begin]
         begin = {**self.offsets.earliest(new), **begin} if new else begin
@@ -435,7 +531,12 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         assert isinstance(partition, KafkaRange)
         config = self.options.consumer_config()
         try:
-            yield from read_range(executor_consumer(config), partition, self.options.poll_timeout_s)
+            yield from read_range(
+                executor_consumer(config),
+                partition,
+                self.options.poll_timeout_s,
+                self.options.outage,
+            )
         except Exception:
             drop_executor_consumer(config)
             raise

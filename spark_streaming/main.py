@@ -81,7 +81,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--until-idle", type=float, default=None, metavar="SECONDS")
     args = parser.parse_args(argv)
     logs.configure()
-    run(Settings(), [f.strip() for f in args.families.split(",") if f.strip()], args.until_idle)
+    from spark_streaming.supervision import exit_on_stream_failure
+
+    families = [f.strip() for f in args.families.split(",") if f.strip()]
+    exit_on_stream_failure(lambda: run(Settings(), families, args.until_idle))
 
 
 if __name__ == "__main__":

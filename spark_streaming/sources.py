@@ -12,9 +12,11 @@ from typing import Literal
 
 from pyspark.sql import DataFrame, SparkSession
 
+from retail_lakehouse.durations import duration_seconds
 from retail_lakehouse.logs import kv
 from retail_lakehouse.settings import Settings
 from spark_streaming.kafka_source import SOURCE_NAME, KafkaDataSource
+from spark_streaming.outage import jvm_kafka_outage_options
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,11 @@ def kafka_stream_options(
     }
     if settings.max_offsets_per_trigger:
         options["maxOffsetsPerTrigger"] = str(settings.max_offsets_per_trigger)
+    # both sources wait out a broker outage for KAFKA_OUTAGE_TOLERANCE
+    if source == "kafka":
+        options |= jvm_kafka_outage_options(duration_seconds(settings.kafka_outage_tolerance))
+    else:
+        options["outageTolerance"] = settings.kafka_outage_tolerance
     return options
 
 

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
@@ -22,7 +23,13 @@ from spark_streaming.family_batch import FamilyBatchProcessor
 from spark_streaming.family_plans import plan_for
 from spark_streaming.lake_writer import LakeWriter, make_lake_writer
 from spark_streaming.progress import ProgressLogger
+from spark_streaming.resilient_writer import with_outage_retries
 from spark_streaming.sources import kafka_source_name, read_kafka_stream
+from spark_streaming.supervision import (
+    StreamFailedError,
+    failure_reason,
+    start_when_ready,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +49,9 @@ def start_streams(
     families: Iterable[str] = ALL_FAMILIES,
     writer: LakeWriter | None = None,
 ) -> list[RunningStream]:
-    writer = with_crash_drill(writer or make_lake_writer(spark, settings))
+    writer = with_crash_drill(
+        with_outage_retries(writer or make_lake_writer(spark, settings), settings)
+    )
     spark.streams.addListener(ProgressLogger())
     log.info(
         kv(
@@ -58,7 +67,8 @@ def start_streams(
     for name in families:
         plan = plan_for(name)
         processor = FamilyBatchProcessor(plan, settings, writer, spark)
-        query = _start_query(spark, settings, processor)
+        query = start_when_ready(partial(_start_query, spark, settings, processor))
+        processor.bind(str(query.id))
         running.append(RunningStream(name, query, processor))
     return running
 
@@ -66,50 +76,15 @@ def start_streams(
 def _start_query(
     spark: SparkSession, settings: Settings, processor: FamilyBatchProcessor
 ) -> StreamingQuery:
-    """Start one family's query, once its sources are up.
-
-    Queries start one after another: a Python source starts a Python process that
-    must connect back to the JVM within Spark's fixed ten seconds, which a busy
-    two-core machine can miss. Such a start-up failure has read nothing yet, so the
-    query is simply started again from its checkpoint.
-    """
     plan = processor.plan
-    give_up_at = time.monotonic() + START_RETRY_S
-    attempt = 0
-    while True:
-        attempt += 1
-        query = (
-            read_kafka_stream(spark, settings, [settings.topic(plan.family)])
-            .writeStream.queryName(plan.query_name)
-            .foreachBatch(processor)
-            .option("checkpointLocation", f"{settings.resolved_checkpoint_root}/{plan.query_name}")
-            .trigger(processingTime=settings.trigger_interval)
-            .start()
-        )
-        processor.bind(str(query.id))
-        _wait_until_sources_started(query)
-        error = None if query.isActive else query.exception()
-        if error is None or WORKER_START_TIMEOUT not in str(error):
-            return query
-        if time.monotonic() > give_up_at:
-            return query  # its error is raised by await_streams
-        log.warning(kv("query_start_retry", query=plan.query_name, attempt=attempt))
-        time.sleep(min(attempt, 5))
-
-
-# how long a query whose Python source cannot start is tried again
-START_RETRY_S = 600.0
-WORKER_START_TIMEOUT = "Python worker failed to connect back"
-
-
-def _wait_until_sources_started(query: StreamingQuery, timeout_s: float = 60.0) -> None:
-    """Until the query has created its sources (or failed doing so)."""
-    deadline = time.monotonic() + timeout_s
-    while query.isActive and time.monotonic() < deadline:
-        # "Initializing StreamExecution", then "Initializing sources"
-        if not str(query.status.get("message", "")).startswith("Initializing"):
-            return
-        time.sleep(0.1)
+    return (
+        read_kafka_stream(spark, settings, [settings.topic(plan.family)])
+        .writeStream.queryName(plan.query_name)
+        .foreachBatch(processor)
+        .option("checkpointLocation", f"{settings.resolved_checkpoint_root}/{plan.query_name}")
+        .trigger(processingTime=settings.trigger_interval)
+        .start()
+    )
 
 
 def stop_streams(running: Iterable[RunningStream], timeout_s: float = 60.0) -> None:
@@ -140,7 +115,10 @@ def await_streams(
                 if not stream.query.isActive:
                     error = stream.query.exception()
                     if error is not None:
-                        raise RuntimeError(f"{stream.family} stream failed: {error}") from None
+                        others = [s.family for s in running if s is not stream]
+                        failure = StreamFailedError(stream.family, failure_reason(error), others)
+                        log.error(kv("stream_failed", family=stream.family, stopping=others))
+                        raise failure from None
                     return
             if (stop is not None and stop.is_set()) or (done is not None and done()):
                 return

@@ -7,6 +7,7 @@ from pydantic import SecretStr
 from pyspark.sql import SparkSession
 
 from retail_lakehouse.settings import Settings
+from spark_streaming.outage import jvm_kafka_outage_options
 from spark_streaming.sources import (
     KafkaConnectorMissingError,
     java_client_config,
@@ -52,6 +53,7 @@ def test_python_source_options() -> None:
         "startingOffsets": "latest",
         "failOnDataLoss": "true",
         "maxOffsetsPerTrigger": "500",
+        "outageTolerance": "3 minutes",
     }
 
 
@@ -74,6 +76,7 @@ def test_jvm_source_gets_sasl_credentials_as_jaas_config() -> None:
         "subscribe": "sales",
         "startingOffsets": "earliest",
         "failOnDataLoss": "true",
+        **jvm_kafka_outage_options(180),
     }
 
 

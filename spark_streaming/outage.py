@@ -1,0 +1,130 @@
+"""Riding out outages: retry a call with exponential backoff inside a time budget.
+
+Brokers restart, object stores answer 503 or time out for a while. The Kafka source and
+the lake writer both wrap their calls in `ride_out`: transient errors are retried with
+growing pauses, with one warning per retry naming the service and how long it has been
+waiting, until the budget (KAFKA_OUTAGE_TOLERANCE, LAKE_OUTAGE_TOLERANCE) runs out.
+Then `OutageTooLongError` carries one line saying what happened and what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from retail_lakehouse.logs import kv
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_KAFKA_OUTAGE_TOLERANCE_S = 180.0
+
+
+class OutageTooLongError(RuntimeError):
+    """A service stayed unreachable for longer than its outage budget."""
+
+
+@dataclass(frozen=True)
+class Outage:
+    """Who is waited for, and for how long at most; picklable, so it travels to workers."""
+
+    service: str  # "kafka" or "lake": also the prefix of the log events
+    target: str  # the broker list or lake root the operator will check (never a secret)
+    budget_s: float
+    setting: str  # the setting that raises the budget, named in the final error
+    initial_backoff_s: float = 0.5
+    max_backoff_s: float = 10.0
+
+    def backoff_s(self, retry: int, waited_s: float) -> float:
+        """Pause before retry number `retry` (0-based): doubling, capped, never past the budget."""
+        pause = min(self.max_backoff_s, self.initial_backoff_s * 2**retry)
+        return max(0.0, min(pause, self.budget_s - waited_s))
+
+    def too_long(self, during: str, waited_s: float, error: BaseException) -> OutageTooLongError:
+        return OutageTooLongError(
+            f"{self.service} at {self.target} unreachable for {waited_s:.0f}s during {during}, "
+            f"longer than {self.setting}={self.budget_s:g}s (last error: {first_line(error)}). "
+            f"Check that it is up and reachable, then restart the job: it resumes from its "
+            f"checkpoint with nothing lost or doubled; or raise {self.setting} to wait longer."
+        )
+
+
+def ride_out(
+    call: Callable[[], T],
+    outage: Outage,
+    during: str,
+    is_transient: Callable[[BaseException], bool],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
+    """`call()`, retried on transient errors until it succeeds or `outage.budget_s` has
+    passed since the first attempt began; other errors propagate at once."""
+    began = clock()
+    retry = 0
+    while True:
+        try:
+            result = call()
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            waited = clock() - began
+            if waited >= outage.budget_s:
+                raise outage.too_long(during, waited, error) from error
+            pause = outage.backoff_s(retry, waited)
+            log.warning(
+                kv(
+                    f"{outage.service}_outage",
+                    target=outage.target,
+                    during=during,
+                    waited_s=round(waited, 1),
+                    retry_in_s=round(pause, 1),
+                    budget_s=outage.budget_s,
+                    error=repr(first_line(error)),
+                )
+            )
+            sleep(pause)
+            retry += 1
+            continue
+        if retry:
+            log.warning(
+                kv(
+                    f"{outage.service}_recovered",
+                    target=outage.target,
+                    during=during,
+                    waited_s=round(clock() - began, 1),
+                    retries=retry,
+                )
+            )
+        return result
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:300]
+
+
+def jvm_kafka_outage_options(budget_s: float) -> dict[str, str]:
+    """Options for Spark's JVM Kafka source that make it wait out about `budget_s`.
+
+    Offsets are fetched through an AdminClient with `fetchOffset.numRetries` attempts
+    `fetchOffset.retryIntervalMs` apart, each bounded by `default.api.timeout.ms`;
+    executors poll up to `kafkaConsumer.pollTimeoutMs` for a range's records.
+    """
+    attempt_ms = int(min(60_000, max(5_000, budget_s * 1000 / 6)))
+    interval_ms = int(min(10_000, max(1_000, budget_s * 1000 / 30)))
+    retries = max(1, math.ceil(budget_s * 1000 / (attempt_ms + interval_ms)))
+    return {
+        "fetchOffset.numRetries": str(retries),
+        "fetchOffset.retryIntervalMs": str(interval_ms),
+        "kafka.default.api.timeout.ms": str(attempt_ms),
+        "kafka.request.timeout.ms": str(min(attempt_ms, 30_000)),
+        "kafka.reconnect.backoff.max.ms": str(min(interval_ms * 2, 10_000)),
+        # Spark's default is 120 s; a longer outage must not fail a running read sooner
+        "kafkaConsumer.pollTimeoutMs": str(max(120_000, int(budget_s * 1000))),
+    }
