@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 EVENTS ?= 50000
 
-.PHONY: install demo test test-unit test-integration check format clean
+.PHONY: install demo airflow pipeline test test-unit test-integration check format clean
 
 install: $(VENV)/.installed
 
@@ -21,6 +21,15 @@ $(VENV)/.installed: pyproject.toml
 
 demo: install
 	$(BIN)/lakehouse demo --events $(EVENTS)
+
+# Airflow standalone with the project's DAG folder; AIRFLOW_HOME is .airflow/ (git-ignored)
+AIRFLOW_PORT ?= 8080
+airflow: install
+	$(BIN)/python -m mock.airflow_local --port $(AIRFLOW_PORT)
+
+# the warehouse half on the current lake: freshness -> load -> dbt build -> daily CSV
+pipeline: install
+	$(BIN)/lakehouse pipeline
 
 test: install
 	$(BIN)/python -m pytest

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     producer_seed: int = 42
     producer_rate: float = Field(0.0, ge=0, description="events/s; 0 means as fast as possible")
 
+    # Orchestration: the Airflow DAG, `lakehouse pipeline` and the demo's warehouse half.
+    # In DAG tasks an Airflow connection with this id, when defined, overrides SNOWFLAKE_*.
+    snowflake_conn_id: str = "retail_snowflake"
+    daily_kpis_csv: str = "outputs/aggregates_daily.csv"
+    max_lake_age_minutes: float = Field(60.0, gt=0)
+
     # Snowflake (the loaders, dbt, the DAG and the dashboard). With neither
     # SNOWFLAKE_ACCOUNT nor SNOWFLAKE_HOST set, everything runs against the fakesnow
     # emulator in-process, keeping its DuckDB files under WAREHOUSE_EMULATOR_PATH.

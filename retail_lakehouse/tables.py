@@ -321,8 +321,7 @@ AOV_BY_DISCOUNT_BAND = MartSpec(
 )
 FUNNEL_BY_PRODUCT = MartSpec(
     "fct_funnel_by_product",
-    "Views, carts, removes and purchases per product, with conversion and cart "
-    "abandonment rates.",
+    "Views, carts, removes and purchases per product, with conversion and cart abandonment rates.",
     grain=("product_id",),
     columns=(
         "product_id",
