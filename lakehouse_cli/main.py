@@ -139,6 +139,26 @@ def stream(
 
 
 @app.command()
+def load(
+    tables: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated lake tables (e.g. silver.sales_lines); default all."),
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar per table.")] = True,
+) -> None:
+    """Upsert what changed in the lake since the last load into Snowflake (or the emulator)."""
+    from loaders.lake_to_snowflake import LoadError, load_lake
+
+    names = [t.strip() for t in tables.split(",") if t.strip()] if tables else None
+    try:
+        report = load_lake(Settings(), tables=names, progress=progress)
+    except LoadError as error:
+        typer.echo(f"lakehouse load failed: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(report.render())
+
+
+@app.command()
 def summary() -> None:
     """Row counts, late rows, quarantine reasons and latency of the lake at LAKE_ROOT."""
     from mock.summary import render, summarize_lake

@@ -81,6 +81,15 @@ class Settings(BaseSettings):
     snowflake_port: int | None = None
     snowflake_protocol: Literal["https", "http"] = "https"
     warehouse_emulator_path: str = "warehouse_data"
+    # seconds to wait for a Snowflake login before giving up (and for the network after)
+    snowflake_login_timeout: int = Field(30, ge=1)
+    # how the loaders stage a chunk: write_pandas (Parquet PUT/COPY, the fast path on a real
+    # account and in-process fakesnow) or bound INSERTs (works against the fakesnow server)
+    snowflake_stage_method: Literal["write_pandas", "insert"] = "write_pandas"
+    # rows per chunk the loaders read from a Delta table and stage at a time
+    loader_chunk_rows: int = Field(100_000, ge=1)
+    # where dbt writes its target/ and logs/ (default: git-ignored folders inside dbt/)
+    dbt_artifacts_path: str | None = None
 
     @property
     def uses_warehouse_emulator(self) -> bool:

@@ -69,8 +69,8 @@ def connection_params(settings: Settings, *, schema: str | None = None) -> dict[
         "database": settings.snowflake_database,
         "schema": schema or settings.snowflake_schema,
         "session_parameters": {"TIMEZONE": "UTC"},
-        "login_timeout": 30,
-        "network_timeout": 60,
+        "login_timeout": settings.snowflake_login_timeout,
+        "network_timeout": max(60, settings.snowflake_login_timeout),
     }
     if settings.snowflake_role:
         params["role"] = settings.snowflake_role

@@ -1,0 +1,86 @@
+with
+
+stream_batches as (
+
+    select * from {{ ref('stg_lake__stream_batches') }}
+
+),
+
+quarantine_events as (
+
+    select * from {{ ref('stg_lake__quarantine_events') }}
+
+),
+
+loader_states as (
+
+    select * from {{ ref('stg_lake__loader_states') }}
+
+),
+
+queries as (
+
+    select
+        query_name,
+        max(family) as family,
+        count(*) as batches,
+        sum(input_rows) as input_rows,
+        sum(late_events) as late_events,
+        sum(duplicate_events) as duplicate_events,
+        sum(quarantined_rows) as quarantined_rows,
+        -- the typical batch: medians of the batches' own percentiles
+        median(latency_p50_ms) as latency_p50_ms,
+        median(latency_p95_ms) as latency_p95_ms,
+        max(committed_at) as last_batch_at
+
+    from stream_batches
+    group by query_name
+
+),
+
+quarantine_by_family as (
+
+    select
+        family,
+        count(*) as quarantined_events_landed
+
+    from quarantine_events
+    group by family
+
+),
+
+last_load as (
+
+    -- when the loader last landed the batch metrics these rows summarise
+    select max(loaded_at) as last_loaded_at
+
+    from loader_states
+    where lake_table_name = 'ops.stream_batches'
+
+),
+
+final as (
+
+    select
+        queries.query_name,
+        queries.family,
+        cast(queries.batches as number(38, 0)) as batches,
+        cast(queries.input_rows as number(38, 0)) as input_rows,
+        cast(queries.late_events as number(38, 0)) as late_events,
+        cast(queries.duplicate_events as number(38, 0)) as duplicate_events,
+        cast(queries.quarantined_rows as number(38, 0)) as quarantined_rows,
+        cast(coalesce(quarantine_by_family.quarantined_events_landed, 0) as number(38, 0))
+            as quarantined_events_landed,
+        cast(queries.latency_p50_ms as float) as latency_p50_ms,
+        cast(queries.latency_p95_ms as float) as latency_p95_ms,
+        queries.last_batch_at,
+        last_load.last_loaded_at
+
+    from queries
+    cross join last_load
+    left join quarantine_by_family
+        on queries.family = quarantine_by_family.family
+
+)
+
+select * from final

@@ -1,0 +1,1 @@
+"""Lake to warehouse: incremental Snowflake upserts and the dbt KPI models."""

@@ -1,0 +1,225 @@
+"""Run the dbt KPI models (`dbt/`) in-process against the configured warehouse.
+
+dbt reads its connection from environment variables (dbt/profiles.yml); this module
+derives them from Settings for the length of one invocation, and runs dbt inside
+`warehouse.emulated(settings)` so the same models build on a real Snowflake account,
+a Snowflake-protocol server, or the in-process fakesnow emulator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retail_lakehouse import warehouse
+from retail_lakehouse.logs import kv
+from retail_lakehouse.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt"
+
+# dbt statuses per outcome; tests say pass/fail, models success/error
+_PASSED = {"success", "pass"}
+_FAILED = {"error", "fail", "runtime error"}
+
+
+class KpiModelsError(RuntimeError):
+    """dbt build failed: names the failing nodes and what to do."""
+
+
+@dataclass(frozen=True)
+class KpiBuildReport:
+    success: bool
+    elapsed_s: float
+    models_passed: int = 0
+    models_failed: int = 0
+    tests_passed: int = 0
+    tests_failed: int = 0
+    unit_tests_passed: int = 0
+    unit_tests_failed: int = 0
+    skipped: int = 0
+    warnings: int = 0
+    failures: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        return (
+            f"dbt build {'passed' if self.success else 'FAILED'} in {self.elapsed_s:.1f}s: "
+            f"models {self.models_passed} ok/{self.models_failed} failed, "
+            f"tests {self.tests_passed} ok/{self.tests_failed} failed, "
+            f"unit tests {self.unit_tests_passed} ok/{self.unit_tests_failed} failed"
+        )
+
+
+def dbt_target(settings: Settings) -> str:
+    """profiles.yml target: `server` for SNOWFLAKE_HOST without an account, else `account`."""
+    return "server" if settings.snowflake_host and not settings.snowflake_account else "account"
+
+
+def dbt_environment(settings: Settings) -> dict[str, str | None]:
+    """The environment variables dbt/profiles.yml and the sources read; None unsets one,
+    so a variable left in the environment cannot contradict the settings."""
+    env: dict[str, str | None] = {
+        "DBT_TARGET": dbt_target(settings),
+        "SNOWFLAKE_DATABASE": settings.snowflake_database,
+        "SNOWFLAKE_SCHEMA": settings.snowflake_schema,
+        "SNOWFLAKE_ANALYTICS_SCHEMA": settings.snowflake_analytics_schema,
+        "SNOWFLAKE_PROTOCOL": settings.snowflake_protocol,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    optional = {
+        "SNOWFLAKE_ACCOUNT": settings.snowflake_account,
+        "SNOWFLAKE_USER": settings.snowflake_user,
+        "SNOWFLAKE_ROLE": settings.snowflake_role,
+        "SNOWFLAKE_WAREHOUSE": settings.snowflake_warehouse,
+        "SNOWFLAKE_HOST": settings.snowflake_host,
+        "SNOWFLAKE_PORT": str(settings.snowflake_port) if settings.snowflake_port else None,
+        "SNOWFLAKE_PASSWORD": (
+            settings.snowflake_password.get_secret_value() if settings.snowflake_password else None
+        ),
+    }
+    env.update({name: value or None for name, value in optional.items()})
+    return env
+
+
+def dbt_arguments(
+    settings: Settings,
+    *,
+    command: str = "build",
+    select: Sequence[str] | str | None = None,
+    full_refresh: bool = False,
+) -> list[str]:
+    artifacts = dbt_artifacts_dir(settings)
+    args = [
+        command,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(artifacts / "target"),
+        "--log-path",
+        str(artifacts / "logs"),
+    ]
+    if select:
+        args += ["--select", *([select] if isinstance(select, str) else select)]
+    if full_refresh:
+        args.append("--full-refresh")
+    return args
+
+
+def dbt_artifacts_dir(settings: Settings) -> Path:
+    """Where dbt writes target/ and logs/: DBT_ARTIFACTS_PATH, or git-ignored dirs in dbt/."""
+    if settings.dbt_artifacts_path:
+        return Path(settings.dbt_artifacts_path).expanduser().resolve()
+    return DBT_PROJECT_DIR
+
+
+def build_kpi_models(
+    settings: Settings,
+    *,
+    select: Sequence[str] | str | None = None,
+    full_refresh: bool = False,
+) -> KpiBuildReport:
+    """`dbt build` (models, data tests, unit tests) of the KPI marts; raises
+    KpiModelsError naming the failing nodes when anything fails."""
+    from dbt.cli.main import dbtRunner
+
+    args = dbt_arguments(settings, select=select, full_refresh=full_refresh)
+    log.info(
+        kv(
+            "dbt_build_started",
+            warehouse=warehouse.describe(settings),
+            select=select or "all",
+            full_refresh=full_refresh,
+        )
+    )
+    started = time.monotonic()
+    with _environment(dbt_environment(settings)), warehouse.emulated(settings):
+        result = dbtRunner().invoke(args)
+    report = _report(result, time.monotonic() - started)
+    log.info(kv("dbt_build_finished", **{k: v for k, v in report.to_dict().items() if k != "failures"}))
+    if not report.success:
+        raise KpiModelsError(_failure_message(settings, result, report))
+    return report
+
+
+def _report(result: Any, elapsed_s: float) -> KpiBuildReport:
+    counts: Counter[str] = Counter()
+    failures = []
+    for node_result in getattr(result.result, "results", None) or ():
+        kind = {"model": "models", "test": "tests", "unit_test": "unit_tests"}.get(
+            str(node_result.node.resource_type), "other"
+        )
+        status = str(node_result.status)
+        if status in _PASSED:
+            counts[f"{kind}_passed"] += 1
+        elif status in _FAILED:
+            counts[f"{kind}_failed"] += 1
+            # dbt's first line names the node, the second says what went wrong
+            lines = [line.strip() for line in (node_result.message or "").splitlines()]
+            failures.append(f"{node_result.node.unique_id}: {' '.join(lines[:2])}")
+        elif status == "skipped":
+            counts["skipped"] += 1
+        elif status == "warn":
+            counts["warnings"] += 1
+    return KpiBuildReport(
+        success=bool(result.success) and not failures,
+        elapsed_s=round(elapsed_s, 2),
+        models_passed=counts["models_passed"],
+        models_failed=counts["models_failed"],
+        tests_passed=counts["tests_passed"],
+        tests_failed=counts["tests_failed"],
+        unit_tests_passed=counts["unit_tests_passed"],
+        unit_tests_failed=counts["unit_tests_failed"],
+        skipped=counts["skipped"],
+        warnings=counts["warnings"],
+        failures=tuple(failures),
+    )
+
+
+def _failure_message(settings: Settings, result: Any, report: KpiBuildReport) -> str:
+    where = warehouse.describe(settings)
+    if report.failures:
+        shown = "; ".join(report.failures[:5])
+        more = f" (+{len(report.failures) - 5} more)" if len(report.failures) > 5 else ""
+        return (
+            f"dbt build failed on {where}: {shown}{more}. "
+            f"See {dbt_artifacts_dir(settings) / 'logs' / 'dbt.log'}, fix the model or the "
+            "landed data, then rerun `lakehouse models`."
+        )
+    # dbt could not start: bad profile, unreachable warehouse, a parse error
+    reason = str(result.exception or "no node ran").strip().splitlines()[0]
+    return (
+        f"dbt could not run against {where}: {reason}. Check the SNOWFLAKE_* settings "
+        "and that `lakehouse load` has landed the lake tables."
+    )
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str | None]) -> Iterator[None]:
+    """Set environment variables for one dbt invocation, then restore the old ones."""
+    saved = {name: os.environ.get(name) for name in values}
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
