@@ -29,14 +29,10 @@ def user_facing_errors() -> tuple[type[BaseException], ...]:
     from loaders.daily_export import DailyExportError
     from loaders.freshness import LakeFreshnessError
 
-    errors: list[type[BaseException]] = [LakeFreshnessError, DailyExportError]
-    try:
-        from loaders.kpi_models import KpiModelsError
+    from loaders.kpi_models import KpiModelsError
+    from loaders.lake_to_snowflake import LoadError
 
-        errors.append(KpiModelsError)
-    except ImportError:
-        pass
-    return tuple(errors)
+    return (LakeFreshnessError, LoadError, KpiModelsError, DailyExportError)
 
 
 def check_freshness_step(settings: Settings, max_age_minutes: float | None = None) -> dict:
@@ -53,7 +49,7 @@ def load_step(settings: Settings) -> dict:
 
     report = load_lake(settings, progress=False)
     tables = {
-        t.qualified_name: {
+        t.table: {
             "from_version": t.from_version,
             "to_version": t.to_version,
             "rows_inserted": t.rows_inserted,
@@ -72,12 +68,11 @@ def dbt_build_step(settings: Settings, *, full_refresh: bool = False) -> dict:
     """`dbt build` of every model and test, timed; raises when anything fails."""
     from loaders.kpi_models import build_kpi_models
 
-    started = time.monotonic()
     report = build_kpi_models(settings, full_refresh=full_refresh)
     return {
         "built_at": datetime.now(UTC).isoformat(),
-        "elapsed_s": round(time.monotonic() - started, 2),
-        "report": report.to_dict() if hasattr(report, "to_dict") else str(report),
+        "elapsed_s": report.elapsed_s,
+        "report": report.to_dict(),
     }
 
 
