@@ -1,0 +1,28 @@
+"""Run the retail_streaming DAG once with `dag.test()` and print what happened as JSON.
+
+Started as its own process by test_airflow_dag.py, so that Airflow reads a temporary
+AIRFLOW_HOME and the project reads the test's lake and warehouse from the environment.
+
+    python airflow_dag_run.py DAG_FOLDER '{"max_lake_age_minutes": 30}'
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from airflow.dag_processing.dagbag import DagBag
+
+
+def main(dag_folder: str, conf: str) -> None:
+    bag = DagBag(dag_folder=dag_folder)
+    if bag.import_errors:
+        raise SystemExit(f"import errors: {bag.import_errors}")
+    dag = bag.dags["retail_streaming"]
+    run = dag.test(run_conf=json.loads(conf))
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    print("DAG_RUN " + json.dumps({"state": str(run.state), "tasks": states}), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
