@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -53,7 +54,7 @@ def test_tasks_run_in_order(dagbag):
     dag = dagbag.dags["retail_streaming"]
     order = ["check_lake_freshness", "load_into_snowflake", "dbt_build", "export_daily_kpis"]
     assert sorted(t.task_id for t in dag.tasks) == sorted(order)
-    for upstream, downstream in zip(order, order[1:], strict=False):
+    for upstream, downstream in itertools.pairwise(order):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
 
 
