@@ -28,7 +28,6 @@ def user_facing_errors() -> tuple[type[BaseException], ...]:
     """The named errors of each step whose message already says what to do."""
     from loaders.daily_export import DailyExportError
     from loaders.freshness import LakeFreshnessError
-
     from loaders.kpi_models import KpiModelsError
     from loaders.lake_to_snowflake import LoadError
 
@@ -58,6 +57,22 @@ def load_step(settings: Settings) -> dict:
         for t in report.tables
     }
     return {"tables": tables, "rows_loaded": rows_loaded(tables)}
+
+
+def reload_step(settings: Settings, start: str | None, end: str | None) -> dict:
+    """Upsert the lake's rows of [start, end] again (no-op when no start date is given)."""
+    from loaders.date_reload import DateRange, reload_date_range
+
+    dates = DateRange.parse(start, end)
+    if dates is None:
+        return {"reloaded": False}
+    tables = reload_date_range(settings, dates)
+    return {
+        "reloaded": True,
+        "start": dates.start.isoformat(),
+        "end": dates.end.isoformat(),
+        "tables": tables,
+    }
 
 
 def rows_loaded(tables: dict[str, dict[str, Any]]) -> int:

@@ -9,13 +9,18 @@ wrote into the warehouse every 30 minutes:
    which stream is behind (loading a stale lake would publish stale KPIs as current).
 2. **load_into_snowflake**: upserts what changed since the last load, by Delta
    version, into `SNOWFLAKE_SCHEMA` (the loader keeps its own state in the warehouse).
-3. **dbt_build**: one `dbt build` of the whole project (models, data tests, unit tests).
+3. **reload_date_range**: only when `reload_start_date` is set (a run triggered with
+   params): the lake's rows of those sales dates are upserted into the warehouse again,
+   through the loader's staging and MERGE, which restores rows the warehouse lost or
+   altered; otherwise it does nothing.
+4. **dbt_build**: one `dbt build` of the whole project (models, data tests, unit tests).
    `full_refresh` rebuilds the incremental models from scratch.
-4. **export_daily_kpis**: `fct_daily_kpis` to `DAILY_KPIS_CSV`
+5. **export_daily_kpis**: `fct_daily_kpis` to `DAILY_KPIS_CSV`
    (`outputs/aggregates_daily.csv` by default).
 
-**Reloading a date range**: trigger with `reload_start_date`/`reload_end_date` set;
-see the README, section "Orchestration (Airflow)", for what a reload does.
+**Reloading a date range**: Trigger DAG w/ config, set `reload_start_date` (and
+`reload_end_date`, inclusive; default the start date). The marts are rebuilt from the
+repaired tables by the same run.
 
 The warehouse comes from the Airflow connection `retail_snowflake` when it exists,
 else from the `SNOWFLAKE_*` environment (the fakesnow emulator when neither is set).
@@ -96,6 +101,13 @@ def retail_streaming():
         return load_step(_settings())
 
     @task
+    def reload_date_range() -> dict:
+        from loaders.warehouse_pipeline import reload_step
+
+        params = _params()
+        return reload_step(_settings(), params["reload_start_date"], params["reload_end_date"])
+
+    @task
     def dbt_build() -> dict:
         from loaders.warehouse_pipeline import dbt_build_step
 
@@ -107,7 +119,13 @@ def retail_streaming():
 
         return export_step(_settings())
 
-    check_lake_freshness() >> load_into_snowflake() >> dbt_build() >> export_daily_kpis()
+    (
+        check_lake_freshness()
+        >> load_into_snowflake()
+        >> reload_date_range()
+        >> dbt_build()
+        >> export_daily_kpis()
+    )
 
 
 retail_streaming()

@@ -26,7 +26,7 @@ from deltalake import DeltaTable
 from small_lake import build_small_lake
 
 from mock.airflow_local import DAG_ID, DAGS_FOLDER, LocalAirflow, airflow_environment
-from retail_lakehouse import lake, tables
+from retail_lakehouse import lake, tables, warehouse
 from retail_lakehouse.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -117,36 +117,69 @@ def read_csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
-def test_dag_test_run_writes_the_daily_kpis_of_the_lake(small_lake, tmp_path):
+TASKS = (
+    "check_lake_freshness",
+    "load_into_snowflake",
+    "reload_date_range",
+    "dbt_build",
+    "export_daily_kpis",
+)
+
+
+def run_dag_test(env: dict[str, str], cwd: Path, conf: dict) -> None:
+    """One `dag.test()` run in its own process; every task must succeed."""
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, str(HERE / "airflow_dag_run.py"), str(DAGS_FOLDER), json.dumps(conf)],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    print(f"dag.test() with {conf} took {time.monotonic() - started:.1f}s")
+    lines = [line for line in done.stdout.splitlines() if line.startswith("DAG_RUN ")]
+    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-5000:]
+    run = json.loads(lines[-1].removeprefix("DAG_RUN "))
+    assert run == {"state": "success", "tasks": dict.fromkeys(TASKS, "success")}, done.stderr[
+        -5000:
+    ]
+
+
+def delete_landed_sales_of(settings: Settings, day: str) -> int:
+    """What a bad manual DELETE in the warehouse would do to one sales date."""
+    with warehouse.connect(settings) as conn, conn.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {tables.SILVER_SALES_LINES.warehouse_name} "
+            "WHERE CAST(EVENT_TIME AS DATE) = %s",
+            (day,),
+        )
+        return int(cursor.rowcount or 0)
+
+
+def test_dag_test_run_writes_the_daily_kpis_and_reloads_a_date_range(small_lake, tmp_path):
     env = project_environment(small_lake, tmp_path)
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
         env=env, cwd=tmp_path, check=True, capture_output=True, timeout=300,
     )  # fmt: skip
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, str(HERE / "airflow_dag_run.py"), str(DAGS_FOLDER),
-         json.dumps({"max_lake_age_minutes": 30})],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    print(f"dag.test() took {time.monotonic() - started:.1f}s")
-    lines = [line for line in done.stdout.splitlines() if line.startswith("DAG_RUN ")]
-    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-5000:]
-    run = json.loads(lines[-1].removeprefix("DAG_RUN "))
-    assert run == {
-        "state": "success",
-        "tasks": {
-            "check_lake_freshness": "success",
-            "load_into_snowflake": "success",
-            "dbt_build": "success",
-            "export_daily_kpis": "success",
-        },
-    }, done.stderr[-5000:]
-
-    actual = read_csv(Path(env["DAILY_KPIS_CSV"]))
+    csv = Path(env["DAILY_KPIS_CSV"])
     expected = expected_daily_kpis(small_lake)
     assert len(expected) >= 3, "the small lake should span several sales dates"
-    pd.testing.assert_frame_equal(actual, expected)
+
+    run_dag_test(env, tmp_path, {"max_lake_age_minutes": 30})
+    pd.testing.assert_frame_equal(read_csv(csv), expected)
+
+    # the warehouse loses a day's sales; the lake still has them (and a load alone would
+    # not bring them back: the lake has no new version)
+    day = expected["date"].iloc[1]
+    landed = small_lake.model_copy(
+        update={"warehouse_emulator_path": env["WAREHOUSE_EMULATOR_PATH"]}
+    )
+    assert delete_landed_sales_of(landed, day) > 0
+
+    run_dag_test(
+        env,
+        tmp_path,
+        {"max_lake_age_minutes": 30, "reload_start_date": day, "reload_end_date": day},
+    )
+    pd.testing.assert_frame_equal(read_csv(csv), expected)
 
 
 def _free_port() -> int:

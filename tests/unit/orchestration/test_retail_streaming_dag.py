@@ -52,7 +52,13 @@ def test_every_task_retries_with_exponential_backoff(dagbag):
 
 def test_tasks_run_in_order(dagbag):
     dag = dagbag.dags["retail_streaming"]
-    order = ["check_lake_freshness", "load_into_snowflake", "dbt_build", "export_daily_kpis"]
+    order = [
+        "check_lake_freshness",
+        "load_into_snowflake",
+        "reload_date_range",
+        "dbt_build",
+        "export_daily_kpis",
+    ]
     assert sorted(t.task_id for t in dag.tasks) == sorted(order)
     for upstream, downstream in itertools.pairwise(order):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
