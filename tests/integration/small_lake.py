@@ -33,6 +33,8 @@ SEED = 23
 EVENTS = 3_000
 # about 1/10 of the default shop: 3,000 events cover roughly four days
 TRAFFIC_SCALE = 0.1
+# restarts allowed when a stream query dies (e.g. a Python worker start timing out)
+RESTARTS = 2
 FAULTS = FaultConfig(duplicate_rate=0.02, out_of_order_rate=0.03, malformed_rate=0.02)
 
 
@@ -64,19 +66,33 @@ def build_small_lake(spark, root: Path, name: str) -> Settings:
         result = KafkaPublisher(producer_config(settings)).publish(messages)
         assert result.failed == 0 and result.delivered == len(messages)
         sent = Counter(m.topic for m in messages)
-        running = start_streams(spark, settings)
-        try:
-
-            def caught_up() -> bool:
-                for stream in running:
-                    if not stream.query.isActive:
-                        raise RuntimeError(
-                            f"{stream.family} stream stopped: {stream.query.exception()}"
-                        )
-                done = {s.family: s.processor.input_rows_total for s in running}
-                return all(done[f.name] >= sent[settings.topic(f)] for f in FAMILIES)
-
-            wait_until(caught_up, 300, "the streams to read every event")
-        finally:
-            stop_streams(running)
+        read: Counter = Counter()
+        for attempt in range(1, RESTARTS + 2):
+            if _stream_until_caught_up(spark, settings, sent, read):
+                break
+            # on a machine this loaded Spark's Python workers can time out connecting
+            # back; a restart resumes from the checkpoints (exactly once, by design)
+            assert attempt <= RESTARTS, "the streams kept failing"
     return settings.model_copy(update={"kafka_bootstrap_servers": None})
+
+
+def _stream_until_caught_up(spark, settings: Settings, sent: Counter, read: Counter) -> bool:
+    """Run the streaming job until it has read every sent record (True), or until one of
+    its queries stops (False); `read` carries the records read by earlier attempts."""
+    running = start_streams(spark, settings)
+
+    def done() -> dict[str, int]:
+        return {s.family: read[s.family] + s.processor.input_rows_total for s in running}
+
+    try:
+
+        def caught_up_or_stopped() -> bool:
+            if any(not s.query.isActive for s in running):
+                return True
+            return all(done()[f.name] >= sent[settings.topic(f)] for f in FAMILIES)
+
+        wait_until(caught_up_or_stopped, 300, "the streams to read every event")
+        return all(s.query.isActive for s in running)
+    finally:
+        stop_streams(running)
+        read.update({family: n - read[family] for family, n in done().items()})
