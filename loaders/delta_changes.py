@@ -82,7 +82,7 @@ def changes_since(
     to_version = table.version()
     live = _live_files(table)
     if from_version is None or from_version > to_version:
-        before: dict[str, int] = {}
+        before: dict[str, tuple[int, int]] = {}
         if from_version is not None:
             # the table was recreated under the warehouse: reload it whole (idempotent)
             log.warning(kv("delta_version_regressed", table=spec.qualified_name))

@@ -131,6 +131,8 @@ def load_lake(
     settings: Settings, *, tables: Iterable[str] | None = None, progress: bool = True
 ) -> LoadReport:
     """Bring every selected landed table up to its lake table's current Delta version."""
+    from snowflake.connector import errors
+
     specs = select_tables(tables)
     database, schema = _landing(settings)
     report = LoadReport()
@@ -143,10 +145,24 @@ def load_lake(
             if table is None:
                 report.tables.append(TableLoad(spec.qualified_name, target.table, None, None))
                 continue
-            upsert.ensure_table(conn, target)
             changes = changes_since(settings, spec, table, versions.get(spec.qualified_name))
-            report.tables.append(_load_table(conn, settings, target, changes, progress))
+            try:
+                upsert.ensure_table(conn, target)
+                report.tables.append(_load_table(conn, settings, target, changes, progress))
+            except errors.Error as error:
+                raise LoadError(_statement_failure(spec, report, error)) from None
     return report
+
+
+def _statement_failure(spec: TableSpec, report: LoadReport, error: Any) -> str:
+    """A SQL error during one table's load: that table was rolled back."""
+    done = ", ".join(t.table for t in report.tables if t.status == "loaded") or "none"
+    first_line = str(getattr(error, "msg", "") or type(error).__name__).splitlines()[0][:200]
+    return (
+        f"{spec.qualified_name}: Snowflake rejected the load (errno "
+        f"{getattr(error, 'errno', None)}: {first_line}); this table was rolled back "
+        f"(tables already committed: {done}); fix the cause and rerun `lakehouse load`"
+    )
 
 
 def _landing(settings: Settings) -> tuple[str, str]:
@@ -208,7 +224,7 @@ def _preflight(
 ) -> list[tuple[TableSpec, Target, Any]]:
     """Every table's landing plan, or a LoadError before anything is written."""
     existing = upsert.landed_columns(conn, database, schema)
-    plans = []
+    plans: list[tuple[TableSpec, Target, Any]] = []
     for spec in specs:
         table = open_table(settings, spec)
         name = validated(spec.warehouse_name, what="table name")
@@ -216,10 +232,11 @@ def _preflight(
             plans.append((spec, Target(database, schema, name, (), ()), None))
             continue
         try:
-            columns = tuple(landed_columns(table_schema(table)))
+            schema_ = table_schema(table)
+            for lake_field in schema_:
+                validated(lake_field.name, what="lake column")
+            columns = tuple(landed_columns(schema_))
             keys = tuple(validated(k, what="key column") for k in spec.natural_keys)
-            for column in columns:
-                validated(column.name, what=f"column of {spec.qualified_name}")
         except (BadIdentifierError, UnsupportedTypeError) as error:
             raise LoadError(
                 f"{spec.qualified_name}: cannot land in Snowflake: {error}; nothing was loaded"

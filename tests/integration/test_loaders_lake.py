@@ -1,10 +1,10 @@
-"""The loader against a real lake: the streaming job's own Delta tables, upserted into the
-fakesnow emulator through the real Snowflake connector.
+"""The loader against a real lake: Delta tables written by the project's own Delta writer
+(see loader_lake.py) from seeded producer messages, upserted into the fakesnow emulator
+through the real Snowflake connector.
 
-The lake is built once per module by the real streaming job on seeded events (embedded
-broker, Spark, delta-rs). After the first phase a copy of the lake is kept: its Delta logs
-are a prefix of the final lake's, so loading the copy and then the final lake into the
-same warehouse is a first load followed by an incremental one.
+The lake is built once per module in micro-batches. After the first phase a copy of the
+lake is kept: its Delta logs are a prefix of the final lake's, so loading the copy and then
+the final lake into the same warehouse is a first load followed by an incremental one.
 Expectations are the Delta tables themselves, read with delta-rs and compared whole.
 """
 
@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from deltalake import write_deltalake
-from lakehouse_expectations import wait_until
+from loader_lake import LakeBuilder
 from warehouse_tables import (
     delta_version,
     lake_frame,
@@ -28,103 +28,67 @@ from warehouse_tables import (
 )
 
 from loaders.lake_to_snowflake import load_lake
-from mock.embedded_broker import EmbeddedBroker
 from producer.catalog import build_catalog
 from producer.clock import SimulatedClock
 from producer.faults import FaultConfig
-from producer.kafka_publisher import KafkaPublisher, producer_config
 from producer.reference_tables import products_table, write_reference_tables
 from producer.stream import generate_messages
-from producer.topics import ensure_topics
 from retail_lakehouse import lake, tables
-from retail_lakehouse.contracts import FAMILIES
 from retail_lakehouse.settings import Settings
-from spark_streaming.streams import start_streams, stop_streams
 
 pytestmark = pytest.mark.integration
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-NOISY = FaultConfig(duplicate_rate=0.03, out_of_order_rate=0.05, malformed_rate=0.03)
 
 
-def _stream(spark, settings: Settings, messages) -> None:
-    """Publish, run the streaming job until it has read everything, stop it."""
-    result = KafkaPublisher(producer_config(settings)).publish(messages)
-    assert result.failed == 0
-    sent: dict[str, int] = {}
-    for m in messages:
-        sent[m.topic] = sent.get(m.topic, 0) + 1
-    running = start_streams(spark, settings)
-    try:
+def _messages(settings: Settings, catalog, seed: int, events: int, start, faults) -> list:
+    return list(
+        generate_messages(
+            settings,
+            seed=seed,
+            events=events,
+            faults=faults,
+            clock=SimulatedClock(start),
+            catalog=catalog,
+        )
+    )
 
-        def caught_up() -> bool:
-            done = {s.family: s.processor.input_rows_total for s in running}
-            return all(done[f.name] >= sent.get(settings.topic(f), 0) for f in FAMILIES)
 
-        wait_until(caught_up, 300, "the streams to read every event")
-    finally:
-        stop_streams(running)
+def _batches(messages: list, n: int) -> list[list]:
+    size = -(-len(messages) // n)
+    return [messages[i : i + size] for i in range(0, len(messages), size)]
 
 
 @pytest.fixture(scope="module")
-def lakes(spark, tmp_path_factory):
-    """(settings of the lake after phase 1, settings of the final lake), sharing nothing
-    but the Delta history the copy took along."""
+def lakes(tmp_path_factory):
+    """(settings of the lake after phase 1, settings of the final lake)."""
     root = tmp_path_factory.mktemp("loaders_lake")
-    with EmbeddedBroker() as broker:
-        settings = Settings(
-            kafka_bootstrap_servers=broker.bootstrap_servers,
-            lake_root=str(root / "lake"),
-            checkpoint_root=str(root / "checkpoints"),
-            topic_sales="ld.sales",
-            topic_clickstream="ld.clickstream",
-            topic_inventory="ld.inventory",
-            topic_partitions=2,
-            trigger_interval="500 milliseconds",
-            watermark_delay="30 minutes",
-            warehouse_emulator_path=str(root / "unused_warehouse"),
-        )
-        ensure_topics(settings)
-        catalog = build_catalog(5)
-        write_reference_tables(settings, catalog)
-        phase1 = list(
-            generate_messages(
-                settings,
-                seed=5,
-                events=900,
-                faults=NOISY,
-                clock=SimulatedClock(START),
-                catalog=catalog,
-            )
-        )
-        _stream(spark, settings, phase1)
-        shutil.copytree(root / "lake", root / "lake_phase1")
-        # phase 2: more events (some late, so gold windows are merged again) and new prices
-        phase2 = list(
-            generate_messages(
-                settings,
-                seed=6,
-                events=500,
-                faults=FaultConfig(
-                    duplicate_rate=0.03,
-                    malformed_rate=0.03,
-                    late_rate=0.05,
-                    late_by=timedelta(minutes=5),
-                ),
-                clock=SimulatedClock(START + timedelta(hours=1)),
-                catalog=catalog,
-            )
-        )
-        _stream(spark, settings, phase2)
-        products = products_table(catalog)
-        repriced = pc.add(products["list_price"], pa.scalar(1, products["list_price"].type))
-        head = pa.array([i < 3 for i in range(products.num_rows)])
-        products = products.set_column(
-            products.schema.get_field_index("list_price"),
-            "list_price",
-            pc.if_else(head, repriced, products["list_price"]),
-        )
-        write_deltalake(lake.uri(settings, tables.PRODUCTS), products, mode="overwrite")
+    settings = Settings(
+        lake_root=str(root / "lake"), warehouse_emulator_path=str(root / "unused_warehouse")
+    )
+    catalog = build_catalog(5)
+    write_reference_tables(settings, catalog)
+    builder = LakeBuilder(settings, catalog)
+    noisy = FaultConfig(duplicate_rate=0.03, out_of_order_rate=0.05, malformed_rate=0.03)
+    for batch in _batches(_messages(settings, catalog, 5, 1500, START, noisy), 3):
+        builder.feed(batch)
+    shutil.copytree(root / "lake", root / "lake_phase1")
+    # phase 2: more events, some late (gold windows already loaded change), new prices
+    products = products_table(catalog)
+    repriced = pc.add(products["list_price"], pa.scalar(1, products["list_price"].type))
+    first_three = pa.array([i < 3 for i in range(products.num_rows)])
+    products = products.set_column(
+        products.schema.get_field_index("list_price"),
+        "list_price",
+        pc.if_else(first_three, repriced, products["list_price"]).cast(products["list_price"].type),
+    )
+    write_deltalake(lake.uri(settings, tables.PRODUCTS), products, mode="overwrite")
+    late = FaultConfig(
+        duplicate_rate=0.03, malformed_rate=0.03, late_rate=0.1, late_by=timedelta(minutes=20)
+    )
+    phase2 = _messages(settings, catalog, 6, 800, START + timedelta(minutes=10), late)
+    for batch in _batches(phase2, 2):
+        builder.feed(batch, products)
     phase1_settings = settings.model_copy(update={"lake_root": str(root / "lake_phase1")})
     return phase1_settings, settings
 
@@ -223,24 +187,35 @@ def test_a_rerun_with_nothing_new_changes_nothing(lakes, incremental):
         )
 
 
+# three tables keep the three loader processes of the drill short on a shared CPU
+DRILL_TABLES = (tables.SILVER_SALES_LINES, tables.INVENTORY_LEVELS, tables.PRODUCTS)
+
+
 def test_a_crash_between_staging_and_merge_then_a_rerun_converges(lakes, tmp_path):
     _, final = lakes
-    wh = _warehouse(final, tmp_path / "warehouse", snowflake_stage_method="insert")
-    crashed = run_cli(wh, "load", "--no-progress", LOADER_CRASH_AFTER="stage:silver.sales_lines")
+    wh = _warehouse(final, tmp_path / "warehouse")
+    load = ("load", "--no-progress", "--tables", ",".join(s.qualified_name for s in DRILL_TABLES))
+    crashed = run_cli(wh, *load, LOADER_CRASH_AFTER="stage:silver.sales_lines")
     assert crashed.returncode == 137, crashed.stderr[-2000:]
     assert "silver.sales_lines" not in loader_state(wh)
     assert warehouse_frame(wh, tables.SILVER_SALES_LINES).empty
     # a second crash later on: after gold.inventory_levels' MERGE, before its commit
-    crashed = run_cli(wh, "load", "--no-progress", LOADER_CRASH_AFTER="merge:gold.inventory_levels")
+    crashed = run_cli(wh, *load, LOADER_CRASH_AFTER="merge:gold.inventory_levels")
     assert crashed.returncode == 137, crashed.stderr[-2000:]
     state = loader_state(wh)
     assert "gold.inventory_levels" not in state
     assert state["silver.sales_lines"][0] == delta_version(final, tables.SILVER_SALES_LINES)
     assert warehouse_frame(wh, tables.INVENTORY_LEVELS).empty
-    rerun = run_cli(wh, "load", "--no-progress")
+    rerun = run_cli(wh, *load)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "gold.inventory_levels" in rerun.stdout
-    _assert_landed_equals_lake(final, wh)
+    for spec in DRILL_TABLES:
+        pd.testing.assert_frame_equal(
+            warehouse_frame(wh, spec),
+            lake_frame(final, spec),
+            check_dtype=False,
+            obj=spec.qualified_name,
+        )
     assert {n: v for n, (v, _, _) in loader_state(wh).items()} == {
-        s.qualified_name: delta_version(final, s) for s in tables.WAREHOUSE_TABLES
+        s.qualified_name: delta_version(final, s) for s in DRILL_TABLES
     }
