@@ -174,5 +174,26 @@ def topics() -> None:
     typer.echo("\n".join(ensure_topics(Settings())))
 
 
+@app.command()
+def models(
+    select: Annotated[
+        list[str] | None,
+        typer.Option(help="dbt node selection, e.g. fct_daily_kpis+ (repeatable)."),
+    ] = None,
+    full_refresh: Annotated[
+        bool, typer.Option(help="Rebuild incremental marts from scratch.")
+    ] = False,
+) -> None:
+    """dbt build of the KPI marts (dbt/) on the configured warehouse, tests included."""
+    from loaders.kpi_models import KpiModelsError, build_kpi_models
+
+    try:
+        report = build_kpi_models(Settings(), select=select or None, full_refresh=full_refresh)
+    except KpiModelsError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(report.summary())
+
+
 if __name__ == "__main__":
     app()

@@ -97,6 +97,7 @@ def dbt_arguments(
     *,
     command: str = "build",
     select: Sequence[str] | str | None = None,
+    exclude: Sequence[str] | str | None = None,
     full_refresh: bool = False,
 ) -> list[str]:
     artifacts = dbt_artifacts_dir(settings)
@@ -113,6 +114,11 @@ def dbt_arguments(
     ]
     if select:
         args += ["--select", *([select] if isinstance(select, str) else select)]
+        # only the tests whose every parent is selected: a relationship test to a mart
+        # left out would otherwise fail on a warehouse where that mart was never built
+        args += ["--indirect-selection", "cautious"]
+    if exclude:
+        args += ["--exclude", *([exclude] if isinstance(exclude, str) else exclude)]
     if full_refresh:
         args.append("--full-refresh")
     return args
@@ -130,12 +136,14 @@ def build_kpi_models(
     *,
     select: Sequence[str] | str | None = None,
     full_refresh: bool = False,
+    exclude: Sequence[str] | str | None = None,
 ) -> KpiBuildReport:
-    """`dbt build` (models, data tests, unit tests) of the KPI marts; raises
-    KpiModelsError naming the failing nodes when anything fails."""
+    """`dbt build` (models, data tests, unit tests) of the KPI marts, or of the nodes
+    `select` picks (dbt selector syntax); raises KpiModelsError naming the failing
+    nodes when anything fails."""
     from dbt.cli.main import dbtRunner
 
-    args = dbt_arguments(settings, select=select, full_refresh=full_refresh)
+    args = dbt_arguments(settings, select=select, exclude=exclude, full_refresh=full_refresh)
     log.info(
         kv(
             "dbt_build_started",
@@ -148,7 +156,9 @@ def build_kpi_models(
     with _environment(dbt_environment(settings)), warehouse.emulated(settings):
         result = dbtRunner().invoke(args)
     report = _report(result, time.monotonic() - started)
-    log.info(kv("dbt_build_finished", **{k: v for k, v in report.to_dict().items() if k != "failures"}))
+    log.info(
+        kv("dbt_build_finished", **{k: v for k, v in report.to_dict().items() if k != "failures"})
+    )
     if not report.success:
         raise KpiModelsError(_failure_message(settings, result, report))
     return report

@@ -7,7 +7,7 @@
     simulator, kept so a real feed cannot fall through).
 -#}
 {% macro discount_pct(discount, gross) -%}
-    round(100 * {{ safe_divide(discount, gross) }}, 0)
+    {{ round_ratio('100 * ' ~ cents(discount), cents(gross)) }}
 {%- endmacro %}
 
 {% macro discount_band(discount, gross) -%}

@@ -58,7 +58,9 @@ def simulate(
     return catalog, records
 
 
-def landed_tables(catalog: Catalog, records: list[Record], seed: int = 7) -> dict[str, pd.DataFrame]:
+def landed_tables(
+    catalog: Catalog, records: list[Record], seed: int = 7
+) -> dict[str, pd.DataFrame]:
     """warehouse table name -> its landed rows (UPPERCASE columns, loader columns added)."""
     rng = random.Random(seed)
     lineage = _Lineage(rng)
@@ -147,13 +149,17 @@ class _Lineage:
     def of(self, record: Record, partition_key: int | str) -> dict[str, object]:
         event_time: datetime = record["event_time"]  # type: ignore[assignment]
         produced_at = event_time + timedelta(milliseconds=self._rng.randint(5, 50))
-        partition = hash(str(partition_key)) % 3 if isinstance(partition_key, str) else partition_key % 3
+        partition = (
+            hash(str(partition_key)) % 3 if isinstance(partition_key, str) else partition_key % 3
+        )
         offset = self._offsets.get(partition, 0)
         self._offsets[partition] = offset + 1
         return {
             "produced_at": _naive(produced_at),
             "is_late": self._rng.random() < 0.01,
-            "ingested_at": _naive(produced_at + timedelta(milliseconds=self._rng.randint(200, 900))),
+            "ingested_at": _naive(
+                produced_at + timedelta(milliseconds=self._rng.randint(200, 900))
+            ),
             "kafka_partition": partition,
             "kafka_offset": offset,
             "event_date": event_time.date(),
@@ -191,7 +197,9 @@ def _clicks(records: list[Record], lineage: _Lineage) -> Iterator[dict[str, obje
         yield {
             **{k: record[k] for k in ("event_id", "event_type", "product_id", "category_id")},
             "event_time": _naive(record["event_time"]),  # type: ignore[arg-type]
-            **{k: record[k] for k in ("category_code", "brand", "price", "user_id", "user_session")},
+            **{
+                k: record[k] for k in ("category_code", "brand", "price", "user_id", "user_session")
+            },
             **lineage.of(record, str(record["user_session"])),
         }
 
@@ -234,7 +242,10 @@ def _sales_minute(sales: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 def _store_minute(sales: pd.DataFrame) -> pd.DataFrame:
     gold = _sales_minute(sales, ["store_id", "channel"])
-    aov = [(r / o).quantize(Decimal("0.01")) for r, o in zip(gold["revenue"], gold["orders"], strict=True)]
+    aov = [
+        (r / o).quantize(Decimal("0.01"))
+        for r, o in zip(gold["revenue"], gold["orders"], strict=True)
+    ]
     gold.insert(len(gold.columns) - 1, "avg_order_value", aov)
     return gold
 
@@ -242,7 +253,12 @@ def _store_minute(sales: pd.DataFrame) -> pd.DataFrame:
 def _funnel_minute(clicks: pd.DataFrame) -> pd.DataFrame:
     on_time = clicks[~clicks["is_late"]].assign(window_start=clicks["event_time"].dt.floor("min"))
     counts = pd.crosstab([on_time["window_start"], on_time["product_id"]], on_time["event_type"])
-    steps = {"view": "views", "cart": "carts", "remove_from_cart": "removes", "purchase": "purchases"}
+    steps = {
+        "view": "views",
+        "cart": "carts",
+        "remove_from_cart": "removes",
+        "purchase": "purchases",
+    }
     gold = counts.reindex(columns=list(steps), fill_value=0).rename(columns=steps).reset_index()
     gold.columns.name = None
     gold.insert(1, "window_end", gold["window_start"] + pd.Timedelta(minutes=1))
@@ -318,7 +334,9 @@ def _stream_batches(records: list[Record], rng: random.Random) -> pd.DataFrame:
                 "latency_max_ms": p95 + 200.0,
                 # arrays and maps land as JSON text
                 "latency_sample_ms": json.dumps([int(p50), int(p95)]),
-                "quarantine_reasons": json.dumps({"malformed_json": quarantined} if quarantined else {}),
+                "quarantine_reasons": json.dumps(
+                    {"malformed_json": quarantined} if quarantined else {}
+                ),
             }
         )
     return pd.DataFrame(rows)

@@ -31,8 +31,7 @@ final as (
         cast(gross_usd as number(18, 2)) as gross_usd,
         cast(discount_usd as number(18, 2)) as discount_usd,
         cast(revenue_usd as number(18, 2)) as revenue_usd,
-        cast(round({{ safe_divide('revenue_usd', 'orders') }}, 2) as number(18, 2))
-            as avg_order_value_usd
+        {{ divide_money('revenue_usd', 'orders') }} as avg_order_value_usd
 
     from bands
 

@@ -32,8 +32,7 @@ final as (
         cast(revenue_usd as number(18, 2)) as revenue_usd,
         first_purchase_at,
         last_purchase_at,
-        cast(round({{ safe_divide('revenue_usd', 'orders') }}, 2) as number(18, 2))
-            as avg_basket_usd
+        {{ divide_money('revenue_usd', 'orders') }} as avg_basket_usd
 
     from customers
 

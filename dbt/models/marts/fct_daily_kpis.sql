@@ -47,10 +47,7 @@ final as (
         cast(daily_sales.orders as number(38, 0)) as orders,
         cast(daily_sales.units as number(38, 0)) as units,
         cast(daily_sales.revenue_usd as number(18, 2)) as revenue_usd,
-        cast(
-            round({{ safe_divide('daily_sales.revenue_usd', 'daily_sales.orders') }}, 2)
-            as number(18, 2)
-        ) as avg_order_value_usd,
+        {{ divide_money('daily_sales.revenue_usd', 'daily_sales.orders') }} as avg_order_value_usd,
         cast(daily_sales.distinct_customers as number(38, 0)) as distinct_customers,
         cast(daily_latency.streaming_latency_ms as float) as streaming_latency_ms
 

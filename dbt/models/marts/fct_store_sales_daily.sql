@@ -37,10 +37,7 @@ final as (
         cast(store_daily.orders as number(38, 0)) as orders,
         cast(store_daily.units as number(38, 0)) as units,
         cast(store_daily.revenue_usd as number(18, 2)) as revenue_usd,
-        cast(
-            round({{ safe_divide('store_daily.revenue_usd', 'store_daily.orders') }}, 2)
-            as number(18, 2)
-        ) as avg_order_value_usd
+        {{ divide_money('store_daily.revenue_usd', 'store_daily.orders') }} as avg_order_value_usd
 
     from store_daily
     left join stores

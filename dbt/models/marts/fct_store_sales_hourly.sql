@@ -37,10 +37,7 @@ final as (
         cast(store_hourly.orders as number(38, 0)) as orders,
         cast(store_hourly.units as number(38, 0)) as units,
         cast(store_hourly.revenue_usd as number(18, 2)) as revenue_usd,
-        cast(
-            round({{ safe_divide('store_hourly.revenue_usd', 'store_hourly.orders') }}, 2)
-            as number(18, 2)
-        ) as avg_order_value_usd
+        {{ divide_money('store_hourly.revenue_usd', 'store_hourly.orders') }} as avg_order_value_usd
 
     from store_hourly
     left join stores
