@@ -40,7 +40,7 @@ def build_small_lake(spark, root: Path, name: str) -> Settings:
         start=START,
         traffic_scale=TRAFFIC_SCALE,
         faults=FAULTS,
-        batch_size=400,
+        batch_size=1_500,
     )
     assert sum(replayed.values()) >= EVENTS
     return settings
