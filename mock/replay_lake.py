@@ -1,5 +1,5 @@
 """Replay simulated shop days into the lake through the streaming job's batch function,
-then run the warehouse half: `python -m mock.replay_lake --events 80000`.
+then run the warehouse half: `python -m mock.replay_lake --events 20000 --traffic-scale 0.25`.
 
 Seeded events (duplicates, disorder and malformed records included) are cut into
 Kafka-shaped micro-batches and handed to FamilyBatchProcessor, what `foreachBatch` calls
@@ -99,6 +99,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=80_000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--traffic-scale",
+        type=float,
+        default=1.0,
+        help="Shoppers per hour relative to the default shop (about 26,500 events a day).",
+    )
+    parser.add_argument("--batch-size", type=int, default=10_000, help="Records per batch.")
     parser.add_argument("--outputs", type=Path, default=Path("outputs"))
     args = parser.parse_args(argv)
     logs.configure()
@@ -117,7 +124,14 @@ def main(argv: list[str] | None = None) -> None:
             shutil.rmtree(root)
     spark = build_session(settings, app_name="retail-lakehouse-replay")
     try:
-        replayed = replay_into_lake(spark, settings, events=args.events, seed=args.seed)
+        replayed = replay_into_lake(
+            spark,
+            settings,
+            events=args.events,
+            seed=args.seed,
+            traffic_scale=args.traffic_scale,
+            batch_size=args.batch_size,
+        )
     finally:
         spark.stop()
     report = run_warehouse_pipeline(
