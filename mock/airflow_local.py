@@ -100,8 +100,7 @@ class LocalAirflow:
         return self
 
     def wait_healthy(self, timeout_s: float = 180.0) -> dict[str, Any]:
-        """/api/v2/monitor/health once the metadatabase, scheduler and dag processor
-        all say healthy."""
+        """/api/v2/monitor/health once the metadatabase and the scheduler say healthy."""
         deadline = time.monotonic() + timeout_s
         last: Any = None
         while time.monotonic() < deadline:
@@ -112,7 +111,7 @@ class LocalAirflow:
                 last = health
                 if all(
                     (health.get(part) or {}).get("status") == "healthy"
-                    for part in ("metadatabase", "scheduler", "dag_processor")
+                    for part in ("metadatabase", "scheduler")
                 ):
                     return health
             except httpx.HTTPError as exc:

@@ -20,8 +20,12 @@ def main(dag_folder: str, conf: str) -> None:
         raise SystemExit(f"import errors: {bag.import_errors}")
     dag = bag.dags["retail_streaming"]
     run = dag.test(run_conf=json.loads(conf))
-    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-    print("DAG_RUN " + json.dumps({"state": str(run.state), "tasks": states}), flush=True)
+    states = {ti.task_id: _text(ti.state) for ti in run.get_task_instances()}
+    print("DAG_RUN " + json.dumps({"state": _text(run.state), "tasks": states}), flush=True)
+
+
+def _text(state: object) -> str:
+    return str(getattr(state, "value", state))
 
 
 if __name__ == "__main__":

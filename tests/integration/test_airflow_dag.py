@@ -67,6 +67,7 @@ def expected_daily_kpis(settings: Settings) -> pd.DataFrame:
         return DeltaTable(uri, storage_options=lake.storage_options(settings)).to_pyarrow_table()
 
     db = duckdb.connect()
+    db.execute("SET TimeZone = 'UTC'")  # dates of UTC instants, as the contract says
     db.register("sales_lines", read(tables.SILVER_SALES_LINES))
     db.register("stream_batches", read(tables.STREAM_BATCHES))
     rows = db.execute(
