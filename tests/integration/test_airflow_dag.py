@@ -158,7 +158,7 @@ def test_dag_test_run_writes_the_daily_kpis_and_reloads_a_date_range(small_lake,
     env = project_environment(small_lake, tmp_path)
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
-        env=env, cwd=tmp_path, check=True, capture_output=True, timeout=300,
+        env=env, cwd=tmp_path, check=True, capture_output=True, timeout=900,
     )  # fmt: skip
     csv = Path(env["DAILY_KPIS_CSV"])
     expected = expected_daily_kpis(small_lake)
