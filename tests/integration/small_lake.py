@@ -18,8 +18,9 @@ from retail_lakehouse.settings import Settings
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 SEED = 23
 EVENTS = 3_000
-# about 1/10 of the default shop: 3,000 events cover roughly four days
-TRAFFIC_SCALE = 0.1
+# 1/50 of the default shop's shoppers (stock counts stay hourly): 3,000 events cover
+# about three and a half days
+TRAFFIC_SCALE = 0.02
 FAULTS = FaultConfig(duplicate_rate=0.02, out_of_order_rate=0.03, malformed_rate=0.02)
 
 
