@@ -1,5 +1,5 @@
 """The loader against a real lake: Delta tables written by the project's own Delta writer
-(see loader_lake.py) from seeded producer messages, upserted into the fakesnow emulator
+(see loaders_lake_builder.py) from seeded producer messages, upserted into the fakesnow emulator
 through the real Snowflake connector.
 
 The lake is built once per module in micro-batches. After the first phase a copy of the
@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from deltalake import write_deltalake
-from loader_lake import LakeBuilder
-from warehouse_tables import (
+from loaders_lake_builder import LakeBuilder
+from loaders_warehouse_frames import (
     delta_version,
     lake_frame,
     loader_state,

@@ -16,8 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
+from loaders_warehouse_frames import lake_frame, loader_state, run_cli, warehouse_frame
 from pydantic import SecretStr
-from warehouse_tables import lake_frame, loader_state, run_cli, warehouse_frame
 
 from loaders.lake_to_snowflake import LoadError, load_lake
 from producer.catalog import build_catalog
