@@ -14,13 +14,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
+from kpi_expectations import expected_aov_by_band, expected_daily_kpis, normalized, read_mart
 from landed_warehouse import landed_tables, simulate
-from test_dbt_kpi_models import (  # the same independent computation
-    _expected_aov_by_band,
-    _expected_daily_kpis,
-    _normalized,
-    read_mart,
-)
 
 from loaders.kpi_models import build_kpi_models
 from loaders.lake_to_snowflake import load_lake
@@ -71,14 +66,14 @@ def test_daily_kpis_and_aov_on_loader_landed_tables(tmp_path: Path) -> None:
         tables.SILVER_SALES_LINES.warehouse_name: _naive_upper(silver),
         tables.STREAM_BATCHES.warehouse_name: _naive_upper(batches),
     }
-    daily = _normalized(read_mart(settings, "fct_daily_kpis"), tables.DAILY_KPIS.columns)
+    daily = normalized(read_mart(settings, "fct_daily_kpis"), tables.DAILY_KPIS.columns)
     pd.testing.assert_frame_equal(
         daily.sort_values("kpi_date").reset_index(drop=True),
-        _expected_daily_kpis(from_lake),
+        expected_daily_kpis(from_lake),
         check_dtype=False,
     )
-    expected_bands = _expected_aov_by_band(from_lake)
-    bands = _normalized(read_mart(settings, "fct_aov_by_discount_band"), expected_bands.columns)
+    expected_bands = expected_aov_by_band(from_lake)
+    bands = normalized(read_mart(settings, "fct_aov_by_discount_band"), expected_bands.columns)
     pd.testing.assert_frame_equal(
         bands.sort_values("discount_band").reset_index(drop=True),
         expected_bands.sort_values("discount_band").reset_index(drop=True),

@@ -9,14 +9,14 @@ landed silver facts, compared as whole frames.
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import ROUND_HALF_UP, Decimal
 
 import pandas as pd
 import pytest
+from kpi_expectations import expected_aov_by_band, expected_daily_kpis, normalized, read_mart
 from landed_warehouse import landed_tables, seed_warehouse, simulate
 
 from loaders.kpi_models import KpiBuildReport, KpiModelsError, build_kpi_models
-from retail_lakehouse import tables, warehouse
+from retail_lakehouse import tables
 from retail_lakehouse.settings import Settings
 
 pytestmark = [
@@ -25,7 +25,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning"),
 ]
 
-CENT = Decimal("0.01")
 SIMULATED_DAYS = 4
 
 
@@ -53,14 +52,6 @@ def first_build(settings: Settings, landed: dict[str, pd.DataFrame]) -> KpiBuild
     return build_kpi_models(settings)
 
 
-def read_mart(settings: Settings, name: str) -> pd.DataFrame:
-    with warehouse.connect(settings, schema=settings.snowflake_analytics_schema) as conn:
-        cursor = conn.cursor()
-        cursor.execute(f"select * from {name}")
-        frame = cursor.fetch_pandas_all()
-    return frame.rename(columns=str.lower)
-
-
 def test_dbt_build_passes_models_tests_and_unit_tests(
     settings: Settings, first_build: KpiBuildReport
 ) -> None:
@@ -79,8 +70,8 @@ def test_dbt_build_passes_models_tests_and_unit_tests(
 def test_daily_kpis_equal_pandas_from_silver(
     settings: Settings, landed: dict[str, pd.DataFrame], first_build: KpiBuildReport
 ) -> None:
-    actual = _normalized(read_mart(settings, "fct_daily_kpis"), tables.DAILY_KPIS.columns)
-    expected = _expected_daily_kpis(landed)
+    actual = normalized(read_mart(settings, "fct_daily_kpis"), tables.DAILY_KPIS.columns)
+    expected = expected_daily_kpis(landed)
     assert len(expected) >= SIMULATED_DAYS
     pd.testing.assert_frame_equal(
         actual.sort_values("kpi_date").reset_index(drop=True), expected, check_dtype=False
@@ -92,8 +83,8 @@ def test_aov_by_discount_band_equals_pandas_from_silver(
 ) -> None:
     columns = ("discount_band", "orders", "units", "gross_usd", "discount_usd", "revenue_usd",
                "avg_order_value_usd")  # fmt: skip
-    actual = _normalized(read_mart(settings, "fct_aov_by_discount_band"), columns)
-    expected = _expected_aov_by_band(landed)
+    actual = normalized(read_mart(settings, "fct_aov_by_discount_band"), columns)
+    expected = expected_aov_by_band(landed)
     assert expected["discount_band"].nunique() >= 4  # the simulator's bands all show up
     pd.testing.assert_frame_equal(
         actual.sort_values("discount_band").reset_index(drop=True),
@@ -136,8 +127,8 @@ def test_second_run_passes_and_the_minute_mart_takes_updated_windows(
     keys = ["window_start", "product_id"]
     columns = ["window_start", "window_end", "product_id", "product_name", "orders", "units"]
     pd.testing.assert_frame_equal(
-        _normalized(actual, columns).sort_values(keys).reset_index(drop=True),
-        _normalized(expected, columns).sort_values(keys).reset_index(drop=True),
+        normalized(actual, columns).sort_values(keys).reset_index(drop=True),
+        normalized(expected, columns).sort_values(keys).reset_index(drop=True),
         check_dtype=False,
     )
 
@@ -150,91 +141,3 @@ def test_a_failing_model_is_named_in_the_error(
     )
     with pytest.raises(KpiModelsError, match=r"model\.retail_lakehouse\.stg_lake__products"):
         build_kpi_models(broken, select="stg_lake__products")
-
-
-# --- the independent computation ---------------------------------------------------
-
-
-def _expected_daily_kpis(landed: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    lines = _money(landed[tables.SILVER_SALES_LINES.warehouse_name], "LINE_REVENUE")
-    lines["kpi_date"] = lines["EVENT_TIME"].dt.date
-    daily = lines.groupby("kpi_date").agg(
-        orders=("TRANSACTION_ID", "nunique"),
-        units=("QUANTITY", "sum"),
-        revenue_usd=("LINE_REVENUE", lambda s: sum(s, Decimal(0))),
-        distinct_customers=("CUSTOMER_ID", "nunique"),
-    )
-    daily["avg_order_value_usd"] = [
-        _half_up(revenue / orders)
-        for revenue, orders in zip(daily["revenue_usd"], daily["orders"], strict=True)
-    ]
-    batches = landed[tables.STREAM_BATCHES.warehouse_name].dropna(subset=["MAX_EVENT_TIME"])
-    latency = batches.groupby(batches["MAX_EVENT_TIME"].dt.date)["LATENCY_P95_MS"].median()
-    daily["streaming_latency_ms"] = latency.reindex(daily.index)
-    return _normalized(daily.reset_index(), tables.DAILY_KPIS.columns)
-
-
-def _expected_aov_by_band(landed: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    lines = _money(
-        landed[tables.SILVER_SALES_LINES.warehouse_name], "UNIT_PRICE", "DISCOUNT", "LINE_REVENUE"
-    )
-    lines["GROSS"] = [q * p for q, p in zip(lines["QUANTITY"], lines["UNIT_PRICE"], strict=True)]
-    total = lambda s: sum(s, Decimal(0))  # noqa: E731
-    orders = lines.groupby("TRANSACTION_ID").agg(
-        units=("QUANTITY", "sum"),
-        gross_usd=("GROSS", total),
-        discount_usd=("DISCOUNT", total),
-        revenue_usd=("LINE_REVENUE", total),
-    )
-    orders["discount_band"] = [
-        _band(d, g) for d, g in zip(orders["discount_usd"], orders["gross_usd"], strict=True)
-    ]
-    bands = orders.groupby("discount_band").agg(
-        orders=("units", "size"),
-        units=("units", "sum"),
-        gross_usd=("gross_usd", total),
-        discount_usd=("discount_usd", total),
-        revenue_usd=("revenue_usd", total),
-    )
-    bands["avg_order_value_usd"] = [
-        _half_up(r / o) for r, o in zip(bands["revenue_usd"], bands["orders"], strict=True)
-    ]
-    return bands.reset_index()
-
-
-def _band(discount: Decimal, gross: Decimal) -> str:
-    pct = (discount * 100 / gross).quantize(Decimal(1), rounding=ROUND_HALF_UP) if gross else 0
-    for upper, label in ((0, "0%"), (5, "1-5%"), (10, "6-10%"), (15, "11-15%"), (25, "16-25%")):
-        if pct <= upper:
-            return label
-    return "26%+"
-
-
-def _half_up(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def _money(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
-    frame = frame.copy()
-    for column in columns:
-        frame[column] = [Decimal(str(v)) for v in frame[column]]
-    return frame
-
-
-def _normalized(frame: pd.DataFrame, columns: tuple[str, ...] | list[str]) -> pd.DataFrame:
-    """Comparable values: money as Decimal cents, counts as int, dates as date."""
-    out = frame[list(columns)].copy()
-    for column in out.columns:
-        if column.endswith("_usd"):
-            out[column] = [
-                None if pd.isna(v) else Decimal(str(v)).quantize(CENT) for v in out[column]
-            ]
-        elif column in ("orders", "units", "distinct_customers", "product_id"):
-            out[column] = out[column].astype("int64")
-        elif column == "kpi_date":
-            out[column] = pd.to_datetime(out[column]).dt.date
-        elif column in ("window_start", "window_end"):
-            out[column] = pd.to_datetime(out[column]).astype("datetime64[us]")
-        elif column == "streaming_latency_ms":
-            out[column] = out[column].astype("float64")
-    return out
