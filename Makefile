@@ -13,8 +13,10 @@ SUDO := $(shell if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then echo
 
 # tiny (smoke, ~3 min), small (fits a shared laptop, ~25 min), full (the issue's run, hours)
 BENCH_SIZE ?= small
+# Airflow standalone with the project's DAG folder; AIRFLOW_HOME is .airflow/ (git-ignored)
+AIRFLOW_PORT ?= 8080
 
-.PHONY: install demo dashboard browser bench test test-unit test-integration check format clean
+.PHONY: install demo pipeline airflow dashboard browser bench test test-unit test-integration check format clean
 
 install: $(VENV)/.installed
 
@@ -46,6 +48,13 @@ browser:
 
 bench: install
 	$(BIN)/python -m bench --size $(BENCH_SIZE)
+
+airflow: install
+	$(BIN)/python -m mock.airflow_local --port $(AIRFLOW_PORT)
+
+# the warehouse half on the current lake: freshness -> load -> dbt build -> daily CSV
+pipeline: install
+	$(BIN)/lakehouse pipeline
 
 test: install browser
 	$(BIN)/python -m pytest

@@ -8,6 +8,7 @@ happened, what to do) and a non-zero exit; `--log-level DEBUG` adds the tracebac
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -42,15 +43,39 @@ def demo(
     ] = 1000.0,
     seed: Annotated[int | None, typer.Option(help="Seed for the catalog and events.")] = None,
     outputs: Annotated[Path, typer.Option(help="Where the summary is written.")] = Path("outputs"),
+    clock: Annotated[
+        str, typer.Option(help="realtime, or simulated: event times on the shop's own timeline.")
+    ] = "realtime",
+    start: Annotated[
+        datetime | None,
+        typer.Option(help="First simulated event time (UTC), with --clock simulated."),
+    ] = None,
+    warehouse: Annotated[
+        bool, typer.Option(help="Then load the warehouse, build dbt and export the daily CSV.")
+    ] = True,
 ) -> None:
-    """Embedded broker (unless KAFKA_BOOTSTRAP_SERVERS is set), producer, streams, summary."""
+    """Embedded broker (unless KAFKA_BOOTSTRAP_SERVERS is set), producer, streams, then the
+    warehouse (load, dbt build, outputs/aggregates_daily.csv), summary."""
     from mock.demo import run_demo
 
     settings = Settings()
     preflight.require_writable_lake(settings)
     if settings.kafka_bootstrap_servers:
         preflight.require_broker(settings)
-    run_demo(settings, events=events, rate=rate, seed=seed, outputs=outputs)
+    if clock not in ("simulated", "realtime"):
+        raise typer.BadParameter("--clock is 'simulated' or 'realtime'", param_hint="--clock")
+    if start is not None and clock != "simulated":
+        raise typer.BadParameter("--start only applies with --clock simulated", param_hint="--start")
+    run_demo(
+        settings,
+        events=events,
+        rate=rate,
+        seed=seed,
+        outputs=outputs,
+        clock=clock,
+        start=start.replace(tzinfo=UTC) if start and start.tzinfo is None else start,
+        warehouse=warehouse,
+    )
 
 
 @app.command()
@@ -61,6 +86,34 @@ def broker(
     from mock.embedded_broker import run_until_interrupted
 
     run_until_interrupted(port or None)
+
+
+@app.command()
+def pipeline(
+    max_lake_age_minutes: Annotated[
+        float | None, typer.Option(help="Allowed lake age (default MAX_LAKE_AGE_MINUTES).")
+    ] = None,
+    full_refresh: Annotated[bool, typer.Option(help="Rebuild incremental dbt models.")] = False,
+    csv: Annotated[
+        Path | None, typer.Option(help="Daily KPIs CSV (default DAILY_KPIS_CSV).")
+    ] = None,
+) -> None:
+    """The warehouse half on the current lake, as the Airflow DAG runs it: freshness
+    check, load into Snowflake, dbt build, daily KPIs CSV."""
+    from loaders.warehouse_pipeline import PipelineError, run_warehouse_pipeline
+    from mock.summary import warehouse_lines
+
+    try:
+        report = run_warehouse_pipeline(
+            Settings(),
+            max_age_minutes=max_lake_age_minutes,
+            full_refresh=full_refresh,
+            csv_path=csv,
+        )
+    except PipelineError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("\n".join(f"{k}: {v}" for k, v in warehouse_lines(report).items()))
 
 
 @app.command()

@@ -107,3 +107,30 @@ def write_outputs(directory: Path, payload: dict[str, Any], text: str) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "demo_summary.json").write_text(json.dumps(payload, indent=2, default=str))
     (directory / "demo_summary.txt").write_text(text + "\n")
+
+
+def warehouse_lines(report: Any) -> dict[str, Any]:
+    """Summary lines for the warehouse half (a loaders.warehouse_pipeline.PipelineReport)."""
+    by_table = report.rows_loaded_by_table
+    dbt = report.steps["dbt_build"]
+    export = report.steps["export"]
+    loaded = "".join(f"\n  {name:43} {rows:>10}" for name, rows in by_table.items())
+    return {
+        "rows loaded into the warehouse (inserted + updated)": f"{sum(by_table.values())}{loaded}",
+        "dbt build time": f"{dbt['elapsed_s']:.1f} s ({_dbt_counts(dbt.get('report'))})",
+        "aggregates_daily.csv": (
+            f"{export['rows']} days, {export['first_date']} to {export['last_date']} "
+            f"({export['path']})"
+        ),
+        "fct_daily_kpis freshness": report.steps["kpi_freshness"]["description"],
+        "warehouse step times": ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items()),
+    }
+
+
+def _dbt_counts(report: Any) -> str:
+    if not isinstance(report, dict):
+        return "no details"
+    return (
+        f"{report.get('models_passed', 0)} models, {report.get('tests_passed', 0)} tests, "
+        f"{report.get('unit_tests_passed', 0)} unit tests passed"
+    )

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     # a message not acknowledged within this long is reported as a delivery failure
     producer_delivery_timeout: str = "5 minutes"
 
+    # Orchestration: the Airflow DAG, `lakehouse pipeline` and the demo's warehouse half.
+    # In DAG tasks an Airflow connection with this id, when defined, overrides SNOWFLAKE_*.
+    snowflake_conn_id: str = "retail_snowflake"
+    daily_kpis_csv: str = "outputs/aggregates_daily.csv"
+    max_lake_age_minutes: float = Field(60.0, gt=0)
+
     # Snowflake (the loaders, dbt, the DAG and the dashboard). With neither
     # SNOWFLAKE_ACCOUNT nor SNOWFLAKE_HOST set, everything runs against the fakesnow
     # emulator in-process, keeping its DuckDB files under WAREHOUSE_EMULATOR_PATH.
@@ -98,8 +104,6 @@ class Settings(BaseSettings):
     snowflake_port: int | None = None
     snowflake_protocol: Literal["https", "http"] = "https"
     warehouse_emulator_path: str = "warehouse_data"
-    # where dbt writes its target/ and logs/ (default: git-ignored folders inside dbt/)
-    dbt_artifacts_path: str | None = None
     # seconds to wait for a Snowflake login before giving up (and for the network after)
     snowflake_login_timeout: int = Field(30, ge=1)
     # how the loaders stage a chunk: write_pandas (Parquet PUT/COPY, the fast path on a real
@@ -107,6 +111,8 @@ class Settings(BaseSettings):
     snowflake_stage_method: Literal["write_pandas", "insert"] = "write_pandas"
     # rows per chunk the loaders read from a Delta table and stage at a time
     loader_chunk_rows: int = Field(100_000, ge=1)
+    # where dbt writes its target/ and logs/ (default: git-ignored folders inside dbt/)
+    dbt_artifacts_path: str | None = None
 
     @field_validator("kafka_outage_tolerance", "lake_outage_tolerance", "producer_delivery_timeout")
     @classmethod
