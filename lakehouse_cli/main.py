@@ -65,7 +65,9 @@ def demo(
     if clock not in ("simulated", "realtime"):
         raise typer.BadParameter("--clock is 'simulated' or 'realtime'", param_hint="--clock")
     if start is not None and clock != "simulated":
-        raise typer.BadParameter("--start only applies with --clock simulated", param_hint="--start")
+        raise typer.BadParameter(
+            "--start only applies with --clock simulated", param_hint="--start"
+        )
     run_demo(
         settings,
         events=events,

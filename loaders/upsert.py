@@ -18,7 +18,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from loaders.identifiers import qualified, quoted
-from loaders.warehouse_types import DELTA_VERSION, LOADED_AT, WarehouseColumn
+from loaders.warehouse_types import (
+    DELTA_VERSION,
+    LOADED_AT,
+    WarehouseColumn,
+    as_json_text,
+    is_nested,
+)
 
 if TYPE_CHECKING:
     from snowflake.connector import SnowflakeConnection
@@ -173,6 +179,8 @@ def staging_frame(rows: pa.Table, *, first_seq: int) -> pa.Table:
             column = column.cast(pa.timestamp(field.type.unit))
         if pa.types.is_string_view(field.type):
             column = column.cast(pa.string())
+        if is_nested(field.type):
+            column = as_json_text(column)
         arrays.append(column)
         names.append(field.name.upper())
     arrays.append(pa.array(range(first_seq, first_seq + rows.num_rows), pa.int64()))

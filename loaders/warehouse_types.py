@@ -6,6 +6,7 @@ NUMBER(38,0); timestamps are TIMESTAMP_NTZ holding UTC.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -30,7 +31,31 @@ class WarehouseColumn:
         return type_family(self.sql_type)
 
 
+def is_nested(arrow_type: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_list(arrow_type)
+        or pa.types.is_large_list(arrow_type)
+        or pa.types.is_map(arrow_type)
+        or pa.types.is_struct(arrow_type)
+    )
+
+
+def as_json_text(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A list, map or struct column as JSON text (maps become objects), so it lands in a
+    VARCHAR that Snowflake's PARSE_JSON reads, on the real warehouse and the emulator."""
+    values = column.to_pylist()
+    if pa.types.is_map(column.type):
+        values = [None if v is None else dict(v) for v in values]
+    return pa.array(
+        [None if v is None else json.dumps(v, default=str, sort_keys=True) for v in values],
+        pa.string(),
+    )
+
+
 def snowflake_type(arrow_type: pa.DataType) -> str:
+    if is_nested(arrow_type):
+        # JSON text: write_pandas and fakesnow both take it; PARSE_JSON gives a VARIANT
+        return "VARCHAR"
     if pa.types.is_decimal(arrow_type):
         return f"NUMBER({arrow_type.precision},{arrow_type.scale})"
     if pa.types.is_integer(arrow_type):

@@ -29,16 +29,7 @@ from mock.airflow_local import DAG_ID, DAGS_FOLDER, LocalAirflow, airflow_enviro
 from retail_lakehouse import lake, tables, warehouse
 from retail_lakehouse.settings import Settings
 
-pytestmark = [
-    pytest.mark.integration,
-    # The loader refuses ops.stream_batches of a real lake: its latency_sample_ms
-    # (list<int32>) and quarantine_reasons (map) have no landed type yet, so the
-    # load task fails ("cannot land in Snowflake: list<element: int32>"). Remove this
-    # mark when loaders/warehouse_types.py lands them (e.g. as VARIANT or JSON text).
-    pytest.mark.xfail(
-        reason="loader cannot land ops.stream_batches' list/map columns yet", strict=False
-    ),
-]
+pytestmark = pytest.mark.integration
 
 HERE = Path(__file__).resolve().parent
 
