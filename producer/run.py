@@ -120,5 +120,5 @@ def run_producer(
         outages=result.outages,
     )
     scalars = {k: v for k, v in report.to_dict().items() if not isinstance(v, dict)}
-    log.info(kv("produce_report", **scalars, **report.outages))
+    log.info(kv("produce_report", **{**scalars, **report.outages}))
     return report
