@@ -13,6 +13,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from lakehouse_expectations import (
     clicks_table,
     expected_sales_lines,
@@ -83,6 +84,9 @@ class LakeBuilder:
         self.offsets: Counter = Counter()
 
     def _append(self, spec, table: pa.Table) -> None:
+        if "event_date" in spec.partition_by and "event_date" not in table.column_names:
+            # silver is partitioned by the UTC date of the event, as the streams write it
+            table = table.append_column("event_date", pc.cast(table["event_time"], pa.date32()))
         if table.num_rows:
             self.writer.append(spec, ArrowFrame(table), BatchTxn("loader-tests", self.batch_id))
 
