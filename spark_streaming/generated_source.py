@@ -90,6 +90,9 @@ class GeneratorOptions:
         )
 
 
+SIMULATED_HISTORY = timedelta(days=30)
+
+
 def send_times(start: datetime, rate: float) -> Callable[[], datetime]:
     """produced_at of the n-th event: start + n / rate (all at `start` when rate is 0).
 
@@ -111,8 +114,8 @@ def messages(
     """The global sequence: (topic, key, value, produced_at, simulated time) in
     producer order.
 
-    Event times follow the producer's simulated clock from `start`; produced_at follows
-    `send_times` unless another `wall_clock` is given.
+    Event times follow the producer's simulated clock from `start - SIMULATED_HISTORY`;
+    produced_at follows `send_times` unless another `wall_clock` is given.
     """
     from producer.clock import DEFAULT_START, SimulatedClock
     from producer.faults import FaultConfig
@@ -127,7 +130,10 @@ def messages(
         return last[0]
 
     topics: dict[str, Any] = {setting: name for setting, name in options.topic_names if name}
-    clock = SimulatedClock(start)
+    # the shop's simulated timeline runs far faster than the send schedule, so it is
+    # played out of the past: an event stamped after its own arrival is quarantined
+    # as future_event_time, and mock runs up to about a month of shop days stay valid
+    clock = SimulatedClock(start - SIMULATED_HISTORY)
     stream = generate_messages(
         Settings.model_construct(**topics),
         seed=options.seed,

@@ -6,6 +6,7 @@ import pytest
 from loaders.identifiers import BadIdentifierError, qualified, quoted, validated
 from loaders.warehouse_types import (
     UnsupportedTypeError,
+    as_json_text,
     landed_columns,
     snowflake_type,
     type_family,
@@ -52,12 +53,25 @@ def test_lake_types_land_exactly(arrow_type, sql):
     assert snowflake_type(arrow_type) == sql
 
 
-@pytest.mark.parametrize(
-    "arrow_type", [pa.timestamp("us", tz="Europe/Paris"), pa.list_(pa.int32()), pa.struct([])]
-)
+@pytest.mark.parametrize("arrow_type", [pa.timestamp("us", tz="Europe/Paris"), pa.duration("s")])
 def test_types_without_an_exact_landing_are_refused(arrow_type):
     with pytest.raises(UnsupportedTypeError):
         snowflake_type(arrow_type)
+
+
+@pytest.mark.parametrize(
+    "arrow_type",
+    [pa.list_(pa.int32()), pa.map_(pa.string(), pa.int64()), pa.struct([("a", pa.int32())])],
+)
+def test_nested_types_land_as_json_text(arrow_type):
+    assert snowflake_type(arrow_type) == "VARCHAR"
+
+
+def test_nested_values_become_json_objects_and_arrays():
+    lists = pa.array([[1, 2], None], pa.list_(pa.int32()))
+    maps = pa.array([[("wrong_type", 2)], None], pa.map_(pa.string(), pa.int64()))
+    assert as_json_text(lists).to_pylist() == ["[1, 2]", None]
+    assert as_json_text(maps).to_pylist() == ['{"wrong_type": 2}', None]
 
 
 def test_landed_columns_add_the_two_loader_columns():
