@@ -114,8 +114,9 @@ def messages(
     """The global sequence: (topic, key, value, produced_at, simulated time) in
     producer order.
 
-    Event times follow the producer's simulated clock from `start - SIMULATED_HISTORY`;
-    produced_at follows `send_times` unless another `wall_clock` is given.
+    Event times follow the producer's simulated clock from `start - SIMULATED_HISTORY`
+    and produced_at follows `send_times`; with a `wall_clock`, event times start at
+    `start` and the wall clock stamps produced_at.
     """
     from producer.clock import DEFAULT_START, SimulatedClock
     from producer.faults import FaultConfig
@@ -130,10 +131,11 @@ def messages(
         return last[0]
 
     topics: dict[str, Any] = {setting: name for setting, name in options.topic_names if name}
-    # the shop's simulated timeline runs far faster than the send schedule, so it is
+    # against the send schedule the shop's simulated timeline runs far faster, so it is
     # played out of the past: an event stamped after its own arrival is quarantined
-    # as future_event_time, and mock runs up to about a month of shop days stay valid
-    clock = SimulatedClock(start - SIMULATED_HISTORY)
+    # as future_event_time, and mock runs up to about a month of shop days stay valid.
+    # A wall clock (the batch script) sends everything long after the simulated days.
+    clock = SimulatedClock(start if wall_clock else start - SIMULATED_HISTORY)
     stream = generate_messages(
         Settings.model_construct(**topics),
         seed=options.seed,

@@ -16,6 +16,7 @@ import pytest
 from deltalake import DeltaTable
 from pandas.testing import assert_frame_equal
 
+from producer.clock import utc_now
 from retail_lakehouse.contracts import FAMILIES
 from retail_lakehouse.settings import Settings
 from retail_lakehouse.tables import AGGREGATES_DAILY_COLUMNS
@@ -135,7 +136,8 @@ def test_batch_kpis_equal_an_independent_daily_rollup(tmp_path: Path) -> None:
         options(events=None, faults=False, start=FIRST_DAY.isoformat(), rate=1000), seed=7
     )
     lines = []
-    for topic, _, value, _, at in messages(opts):
+    # stamped by a wall clock as the script does: the simulated day starts at FIRST_DAY
+    for topic, _, value, _, at in messages(opts, wall_clock=utc_now):
         if at >= FIRST_DAY + timedelta(days=1):
             break
         if topic == SALES_TOPIC:
