@@ -29,9 +29,11 @@ def options(**kw: object) -> gs.GeneratorOptions:
 
 
 def producer_values(topic: str, events: int) -> list[bytes]:
-    """Independent: the producer's stream with the same seed, clock and faults."""
+    """Independent: the producer's stream with the same seed, clock and faults; the
+    shop's timeline is played from 30 days before the send schedule starts."""
     stream = generate_messages(SETTINGS, seed=42, events=events, faults=FaultConfig.demo_defaults(),
-                               clock=SimulatedClock(START), wall_clock=lambda: START)  # fmt: skip
+                               clock=SimulatedClock(START - timedelta(days=30)),
+                               wall_clock=lambda: START)  # fmt: skip
     return [m.value for m in stream if m.topic == topic]
 
 
