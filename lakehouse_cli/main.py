@@ -35,6 +35,11 @@ def _configure(
     logs.configure(log_level)
 
 
+def _check_clock(clock: str) -> None:
+    if clock not in ("simulated", "realtime"):
+        raise typer.BadParameter("--clock is 'simulated' or 'realtime'", param_hint="--clock")
+
+
 @app.command()
 def demo(
     events: Annotated[int, typer.Option(min=1, help="How many events to produce.")] = 50_000,
@@ -54,20 +59,23 @@ def demo(
         bool, typer.Option(help="Then load the warehouse, build dbt and export the daily CSV.")
     ] = True,
 ) -> None:
-    """Embedded broker (unless KAFKA_BOOTSTRAP_SERVERS is set), producer, streams, then the
-    warehouse (load, dbt build, outputs/aggregates_daily.csv), summary."""
+    """The whole path offline: broker, producer, streams, warehouse, dbt, summary.
+
+    The embedded broker starts unless KAFKA_BOOTSTRAP_SERVERS is set; after the streams
+    catch up, the warehouse is loaded, dbt builds the marts and
+    outputs/aggregates_daily.csv is exported.
+    """
     from mock.demo import run_demo
 
-    settings = Settings()
-    preflight.require_writable_lake(settings)
-    if settings.kafka_bootstrap_servers:
-        preflight.require_broker(settings)
-    if clock not in ("simulated", "realtime"):
-        raise typer.BadParameter("--clock is 'simulated' or 'realtime'", param_hint="--clock")
+    _check_clock(clock)
     if start is not None and clock != "simulated":
         raise typer.BadParameter(
             "--start only applies with --clock simulated", param_hint="--start"
         )
+    settings = Settings()
+    preflight.require_writable_lake(settings)
+    if settings.kafka_bootstrap_servers:
+        preflight.require_broker(settings)
     run_demo(
         settings,
         events=events,
@@ -100,8 +108,10 @@ def pipeline(
         Path | None, typer.Option(help="Daily KPIs CSV (default DAILY_KPIS_CSV).")
     ] = None,
 ) -> None:
-    """The warehouse half on the current lake, as the Airflow DAG runs it: freshness
-    check, load into Snowflake, dbt build, daily KPIs CSV."""
+    """The warehouse half on the current lake, as the Airflow DAG runs it.
+
+    Freshness check, load into Snowflake, dbt build, daily KPIs CSV.
+    """
     from loaders.warehouse_pipeline import PipelineError, run_warehouse_pipeline
     from mock.summary import warehouse_lines
 
@@ -137,8 +147,7 @@ def produce(
 
     if events is None and duration is None:
         raise typer.BadParameter("give --events or --duration (or both)")
-    if clock not in ("simulated", "realtime"):
-        raise typer.BadParameter("--clock is 'simulated' or 'realtime'")
+    _check_clock(clock)
     settings = Settings()
     preflight.require_broker(settings)
     preflight.require_writable_lake(settings)  # the reference tables go there
