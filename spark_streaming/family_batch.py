@@ -17,6 +17,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import cast
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
@@ -268,7 +269,10 @@ class FamilyBatchProcessor:
         if self.state is None:
             self.state = EventTimeState(self.delay)
             specs = [spec for spec, _ in self.plan.silver]
-            latest = [self.writer.max_value(spec, "event_time") for spec in specs]
+            # event_time columns: their maxima are datetimes (None for an empty table)
+            latest = [
+                cast(datetime | None, self.writer.max_value(spec, "event_time")) for spec in specs
+            ]
             self.state.max_event_time = max((t for t in latest if t is not None), default=None)
             watermark = self.state.watermark
             if watermark is not None:

@@ -137,7 +137,7 @@ def _summarize(
 ) -> dict[str, Any]:
     from spark_streaming.batch_metrics import percentile
 
-    first = {}
+    first: dict[str, int] = {}
     for r in sorted(rows, key=lambda r: r["batch_id"]):
         if r["input_rows"]:
             first.setdefault(r["query_name"], r["batch_id"])
