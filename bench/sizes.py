@@ -16,7 +16,7 @@ class BenchSize:
     max_offsets_per_trigger: int | None  # catch-up micro-batch cap (None = all at once)
     latency_rates: tuple[float, ...]  # steady-state rates (events/s)
     latency_duration_s: float
-    warmup_s: float  # events produced before this are the warm-up, reported apart
+    warmup_s: float  # traffic the streams catch up on before a steady-state run, reported apart
     soak_rate: float
     soak_duration_s: float  # 0 = no soak
     drain_limit_s: float  # lag is bounded when the streams catch up within this

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
@@ -126,3 +127,15 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 def latency_summary(values: Sequence[float]) -> tuple[float | None, float | None, float | None]:
     return percentile(values, 50), percentile(values, 95), (max(values) if values else None)
+
+
+def split_warmup(batches: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
+    """ops.stream_batches rows split into each query's first batch with input (the
+    warm-up) and every batch after it (the steady state)."""
+    first: dict[str, int] = {}
+    for r in sorted(batches, key=lambda r: r["batch_id"]):
+        if r["input_rows"]:
+            first.setdefault(r["query_name"], r["batch_id"])
+    warmup = [r for r in batches if r["batch_id"] == first.get(r["query_name"])]
+    steady = [r for r in batches if r["batch_id"] > first.get(r["query_name"], r["batch_id"])]
+    return warmup, steady

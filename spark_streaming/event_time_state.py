@@ -1,16 +1,18 @@
-"""Watermark and de-duplication state of one event family, kept by the driver.
+"""Watermark of one event family, kept by the driver as one scalar.
 
 The semantics are Spark's: the watermark used for micro-batch N is the largest event
-time seen in batches before N minus the delay, and it never moves back. Event ids are
-remembered while their event time is inside the watermark. The state is rebuilt from
-the silver tables on start, so it always agrees with what was committed.
+time seen in batches before N minus the delay, and it never moves back. The scalar is
+recovered on start from the silver tables' file statistics, so it always agrees with
+what was committed. No event ids are kept: whether an event was stored before is asked
+of silver itself (see `FamilyBatchProcessor`), so driver memory does not grow with
+the rate or the watermark delay.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 _UNITS = {
@@ -39,64 +41,48 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{_UNITS[match.group(2).lower()]: float(match.group(1))})
 
 
-@dataclass(frozen=True)
-class SeenEvent:
-    """Where an event id was first stored: a duplicate is the same id at another offset."""
-
-    event_time: datetime
-    partition: int
-    offset: int
+Lineage = tuple[str, datetime, int, int]  # (event_id, event_time, partition, offset)
 
 
 @dataclass
 class EventTimeState:
     delay: timedelta
     max_event_time: datetime | None = None
-    seen: dict[str, SeenEvent] = field(default_factory=dict)
 
     @property
     def watermark(self) -> datetime | None:
         return None if self.max_event_time is None else self.max_event_time - self.delay
 
-    def sort_out(
-        self, rows: Iterable[tuple[str, datetime, int, int]]
-    ) -> tuple[
-        list[tuple[str, datetime, int, int]], list[tuple[str, datetime, int, int]], set[str]
-    ]:
-        """Split a batch's (event_id, event_time, partition, offset) rows into the ones to
-        keep and the duplicates, and name the kept ids too old to be remembered (the
-        caller looks those up in silver).
+    def advance(self, event_times: Iterable[datetime]) -> None:
+        """Move the watermark with the stored events' times."""
+        latest = max(event_times, default=None)
+        if latest is not None and (self.max_event_time is None or latest > self.max_event_time):
+            self.max_event_time = latest
 
-        Within the batch the copy at the lowest (partition, offset) wins; an id stored
-        before at another offset is a duplicate; the same id at the same offset is this
-        very record replayed after a crash, and is kept.
-        """
-        keep: list[tuple[str, datetime, int, int]] = []
-        duplicates: list[tuple[str, datetime, int, int]] = []
-        to_look_up: set[str] = set()
-        in_batch: set[str] = set()
-        watermark = self.watermark
-        for row in sorted(rows, key=lambda r: (r[2], r[3])):
-            event_id, event_time, partition, offset = row
-            previous = self.seen.get(event_id)
-            if event_id in in_batch or (
-                previous is not None
-                and (previous.partition, previous.offset) != (partition, offset)
-            ):
-                duplicates.append(row)
-                continue
-            in_batch.add(event_id)
+
+def first_copies(rows: Iterable[Lineage]) -> tuple[list[Lineage], list[Lineage]]:
+    """Split a batch's rows into the first copy of each event id, by (partition,
+    offset), and the later copies, which are duplicates."""
+    keep: list[Lineage] = []
+    duplicates: list[Lineage] = []
+    in_batch: set[str] = set()
+    for row in sorted(rows, key=lambda r: (r[2], r[3])):
+        if row[0] in in_batch:
+            duplicates.append(row)
+        else:
+            in_batch.add(row[0])
             keep.append(row)
-            if previous is None and watermark is not None and event_time < watermark:
-                to_look_up.add(event_id)
-        return keep, duplicates, to_look_up
+    return keep, duplicates
 
-    def advance(self, rows: Iterable[tuple[str, datetime, int, int]]) -> None:
-        """Remember the stored events, move the watermark, forget ids that fell behind it."""
-        for event_id, event_time, partition, offset in rows:
-            self.seen.setdefault(event_id, SeenEvent(event_time, partition, offset))
-            if self.max_event_time is None or event_time > self.max_event_time:
-                self.max_event_time = event_time
-        watermark = self.watermark
-        if watermark is not None:
-            self.seen = {k: v for k, v in self.seen.items() if v.event_time >= watermark}
+
+def time_ranges(times: Iterable[datetime], gap: timedelta) -> list[tuple[datetime, datetime]]:
+    """The times as a few [low, high] ranges, split where two neighbours are more than
+    `gap` apart: a look-up bounded by them skips the files in between (a batch's late
+    events lie far behind its on-time ones)."""
+    ranges: list[tuple[datetime, datetime]] = []
+    for t in sorted(times):
+        if ranges and t - ranges[-1][1] <= gap:
+            ranges[-1] = (ranges[-1][0], t)
+        else:
+            ranges.append((t, t))
+    return ranges

@@ -28,7 +28,13 @@ from retail_lakehouse.logs import kv
 from retail_lakehouse.settings import Settings
 from retail_lakehouse.tables import TableSpec
 from spark_streaming.batch_metrics import BatchMetrics
-from spark_streaming.event_time_state import EventTimeState, parse_duration
+from spark_streaming.event_time_state import (
+    EventTimeState,
+    Lineage,
+    first_copies,
+    parse_duration,
+    time_ranges,
+)
 from spark_streaming.family_plans import FamilyPlan
 from spark_streaming.lake_writer import BatchTxn, LakeWriter
 from spark_streaming.maintenance import PeriodicMaintenance
@@ -119,7 +125,7 @@ class FamilyBatchProcessor:
                 for future in side_writes:
                     future.result()
             metrics.latencies_ms = self._latencies(stored_rows)
-            state.advance((r[0], r[1], r[3], r[4]) for r in stored_rows)
+            state.advance(r[1] for r in stored_rows)
             metrics.max_event_time = state.max_event_time
             metrics.committed_at = _now()
             with phase("ops"):
@@ -144,8 +150,8 @@ class FamilyBatchProcessor:
     def _deduplicate(
         self, events: DataFrame, state: EventTimeState, metrics: BatchMetrics
     ) -> tuple[DataFrame, list[tuple]]:
-        """Drop events stored before (remembered within the watermark, or found in silver
-        when older) and flag the ones behind the watermark as late.
+        """Drop the later copies of an event (within the batch, or stored by an earlier
+        batch) and flag the events behind the watermark as late.
 
         The decision is made on the batch's lineage columns in the driver, so the
         DataFrame only needs a broadcast anti-join on (partition, offset): no shuffle.
@@ -154,11 +160,11 @@ class FamilyBatchProcessor:
         metrics.valid_events = len(candidates)
         metrics.watermark = watermark = state.watermark
         produced_at = {(r[3], r[4]): r[2] for r in candidates}
-        keep, duplicates, to_look_up = state.sort_out((r[0], r[1], r[3], r[4]) for r in candidates)
-        stored_elsewhere = self._ids_already_in_silver(to_look_up, keep)
-        if stored_elsewhere:
-            duplicates += [r for r in keep if r[0] in stored_elsewhere]
-            keep = [r for r in keep if r[0] not in stored_elsewhere]
+        keep, duplicates = first_copies((r[0], r[1], r[3], r[4]) for r in candidates)
+        stored_before = self._stored_at_other_offsets(keep)
+        if stored_before:
+            duplicates += [r for r in keep if r[0] in stored_before]
+            keep = [r for r in keep if r[0] not in stored_before]
         positions = self.spark.createDataFrame(
             [(r[2], r[3]) for r in duplicates], "kafka_partition int, kafka_offset long"
         )
@@ -264,56 +270,41 @@ class FamilyBatchProcessor:
         ]
 
     def _recovered_state(self) -> EventTimeState:
-        """The watermark from the silver tables' file statistics (no data file is read),
-        and the ids inside it from the files that can hold them."""
+        """The watermark from the silver tables' file statistics: no data file is read,
+        so a restart costs the same however large the lake has grown."""
         if self.state is None:
             self.state = EventTimeState(self.delay)
-            specs = [spec for spec, _ in self.plan.silver]
             # event_time columns: their maxima are datetimes (None for an empty table)
             latest = [
-                cast(datetime | None, self.writer.max_value(spec, "event_time")) for spec in specs
+                cast(datetime | None, self.writer.max_value(spec, "event_time"))
+                for spec, _ in self.plan.silver
             ]
-            self.state.max_event_time = max((t for t in latest if t is not None), default=None)
-            watermark = self.state.watermark
-            if watermark is not None:
-                where = (
-                    f"event_time >= '{watermark.isoformat()}'"
-                    f" AND event_date >= '{watermark.date().isoformat()}'"
-                )
-                for spec in specs:
-                    seen = self.writer.read_arrow(
-                        spec, ["event_id", "event_time", "kafka_partition", "kafka_offset"], where
-                    )
-                    if seen is not None:
-                        self.state.advance(_rows(seen))
+            self.state.advance(t for t in latest if t is not None)
             log.info(
-                kv(
-                    "state_recovered",
-                    query=self.plan.query_name,
-                    watermark=watermark,
-                    remembered_ids=len(self.state.seen),
-                )
+                kv("state_recovered", query=self.plan.query_name, watermark=self.state.watermark)
             )
         return self.state
 
-    def _ids_already_in_silver(
-        self, event_ids: set[str], lineage: list[tuple[str, datetime, int, int]]
-    ) -> set[str]:
-        """Late events fell out of memory: ask silver whether they were stored elsewhere."""
-        if not event_ids:
+    def _stored_at_other_offsets(self, batch: list[Lineage]) -> set[str]:
+        """The batch's event ids that silver already holds from another Kafka record.
+
+        A resent event carries its original event_time, so the look-up is bounded by
+        the batch's event times: file statistics and event_date partitions leave only
+        the files of those minutes to read. The same id at the same offset is this very
+        record, replayed after a crash, and is not a duplicate.
+        """
+        if not batch:
             return set()
-        own = {(r[0], r[2], r[3]) for r in lineage}
-        quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in sorted(event_ids))
-        # a resent event carries its original event_time: bound the look-up by time so
-        # file statistics and event_date partitions skip everything else
-        times = [r[1] for r in lineage if r[0] in event_ids]
-        low, high = min(times), max(times)
-        where = (
-            f"event_id IN ({quoted}) AND event_time >= '{low.isoformat()}'"
-            f" AND event_time <= '{high.isoformat()}'"
+        own = {(r[0], r[2], r[3]) for r in batch}
+        quoted = ", ".join("'" + r[0].replace("'", "''") + "'" for r in batch)
+        ranges = time_ranges((r[1] for r in batch), self.delay)
+        in_time = " OR ".join(
+            f"(event_time >= '{low.isoformat()}' AND event_time <= '{high.isoformat()}'"
             f" AND event_date >= '{low.date().isoformat()}'"
-            f" AND event_date <= '{high.date().isoformat()}'"
+            f" AND event_date <= '{high.date().isoformat()}')"
+            for low, high in ranges
         )
+        where = f"event_id IN ({quoted}) AND ({in_time})"
         found: set[str] = set()
         for spec, _ in self.plan.silver:
             hits = self.writer.read_arrow(

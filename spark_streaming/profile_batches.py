@@ -135,13 +135,10 @@ def profile(events: int, rate: float, families: list[str], trigger: str | None) 
 def _summarize(
     rows: list[dict[str, Any]], history: list[Any], jobs: int, wall_s: float, peak: int
 ) -> dict[str, Any]:
-    from spark_streaming.batch_metrics import percentile
+    from spark_streaming.batch_metrics import percentile, split_warmup
 
-    first: dict[str, int] = {}
-    for r in sorted(rows, key=lambda r: r["batch_id"]):
-        if r["input_rows"]:
-            first.setdefault(r["query_name"], r["batch_id"])
-    steady = [r for r in rows if r["batch_id"] > first.get(r["query_name"], -1)]
+    warmup, steady = split_warmup(rows)
+    first = {r["query_name"]: r["batch_id"] for r in warmup}
     samples = [v for r in steady for v in r["latency_sample_ms"]]
     phases: dict[str, list[int]] = {}
     for m in history:

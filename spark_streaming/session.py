@@ -26,6 +26,9 @@ def build_session(settings: Settings, app_name: str = "retail-lakehouse") -> Spa
         )
         # foreachBatch has nothing to do in a batch without new records
         .config("spark.sql.streaming.noDataMicroBatches.enabled", "false")
+        # PySpark otherwise records the Python call site of every DataFrame and function
+        # call (several JVM round trips each): a second or more per micro-batch
+        .config("spark.python.sql.dataFrameDebugging.enabled", "false")
     )
     # s3a settings matter only on clusters that write the lake through Spark (delta-spark)
     for key, value in s3a_options(settings).items():
@@ -59,6 +62,9 @@ def cluster_options(settings: Settings, *, local: bool) -> dict[str, str]:
         options["spark.ui.enabled"] = str(ui).lower()
     if local:
         options |= {
+            # adaptive execution re-plans after every shuffle: on micro-batches of a few
+            # thousand rows that is one extra Spark job per aggregation and no gain
+            "spark.sql.adaptive.enabled": "false",
             "spark.master": settings.spark_master,
             "spark.driver.memory": settings.spark_driver_memory,
             "spark.ui.showConsoleProgress": "false",

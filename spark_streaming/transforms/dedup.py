@@ -2,8 +2,8 @@
 
 A producer retry or a replayed Kafka range resends an event with the same event_id;
 only its first copy may reach silver and gold. Which copies are duplicates is decided
-by `spark_streaming.event_time_state.EventTimeState.sort_out` from the batch's lineage
-(it must remember the ids anyway); this module removes them and flags late events.
+in the driver from the batch's lineage (`event_time_state.first_copies`, then a look-up
+of the ids in silver); this module removes them and flags late events.
 """
 
 from __future__ import annotations

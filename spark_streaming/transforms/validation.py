@@ -10,8 +10,10 @@ contract of its own event type; see `payload` for what counts as a wrong type.
 
 from __future__ import annotations
 
+import threading
 from functools import reduce
 
+from pyspark import SparkContext
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -36,14 +38,39 @@ Check = tuple[str, Column, Column]
 def parse_and_validate(bronze: DataFrame, family: EventFamily) -> DataFrame:
     """Bronze rows + `event` (typed with read_schema(family); null when the payload is
     not one JSON object) + `reason` and `reason_detail` (both null when valid)."""
-    parsed, fields = _parse(bronze, family)
-    verdict = _first_failure(_all_rules(fields, family))
-    return parsed.withColumn(_VERDICT, _evaluated_here(verdict)).select(
+    columns = _validation_columns(family)
+    parsed = bronze
+    for name, column in columns.parse_steps:
+        parsed = parsed.withColumn(name, column)
+    return parsed.withColumn(_VERDICT, columns.verdict).select(
         *bronze.columns,
         "event",
         F.col(f"{_VERDICT}.reason").alias("reason"),
         F.col(f"{_VERDICT}.detail").alias("reason_detail"),
     )
+
+
+class _ValidationColumns:
+    """A family's parse and verdict expressions. They depend on the family alone and
+    take thousands of JVM calls to build (seconds per micro-batch), so they are built
+    once per family and JVM and reused: an unresolved expression binds to whichever
+    DataFrame it is used on."""
+
+    def __init__(self, family: EventFamily) -> None:
+        self.parse_steps, fields = _parse_steps(family)
+        self.verdict = _evaluated_here(_first_failure(_all_rules(fields, family)))
+
+
+_BUILT: dict[tuple[str, int], _ValidationColumns] = {}
+_BUILDING = threading.Lock()
+
+
+def _validation_columns(family: EventFamily) -> _ValidationColumns:
+    key = (family.name, id(SparkContext._gateway))
+    with _BUILDING:
+        if key not in _BUILT:
+            _BUILT[key] = _ValidationColumns(family)
+        return _BUILT[key]
 
 
 def quarantine_rows(validated: DataFrame, family: EventFamily) -> DataFrame:
@@ -67,25 +94,32 @@ def quarantine_rows(validated: DataFrame, family: EventFamily) -> DataFrame:
     )
 
 
-def _parse(bronze: DataFrame, family: EventFamily) -> tuple[DataFrame, payload.ParsedPayload]:
-    """Adds the payload text, its text parse, `event` and each array's items as text."""
+def _parse_steps(
+    family: EventFamily,
+) -> tuple[list[tuple[str, Column]], payload.ParsedPayload]:
+    """Columns added in order: the payload text, its text parse, `event` and each
+    array's items as text."""
     text = F.col("value").cast("string")
     # invalid UTF-8 is not JSON (RFC 8259); it never reaches the parser
-    with_text = bronze.withColumn(_TEXT, F.when(F.is_valid_utf8(text), text))
-    parsed = with_text.withColumn(_TEXT_PARSE, payload.parse_text(F.col(_TEXT), family))
-    malformed = payload.is_malformed(F.col(_TEXT_PARSE))
-    parsed = parsed.withColumn(
-        "event", F.when(~malformed, payload.parse_typed(F.col(_TEXT), family))
-    )
+    steps = [
+        (_TEXT, F.when(F.is_valid_utf8(text), text)),
+        (_TEXT_PARSE, payload.parse_text(F.col(_TEXT), family)),
+        (
+            "event",
+            F.when(
+                ~payload.is_malformed(F.col(_TEXT_PARSE)),
+                payload.parse_typed(F.col(_TEXT), family),
+            ),
+        ),
+    ]
     for f in payload.array_fields(family):
-        items = payload.parse_items(F.col(_TEXT_PARSE)[f.name], f)
-        parsed = parsed.withColumn(_items_column(f.name), items)
+        steps.append((_items_column(f.name), payload.parse_items(F.col(_TEXT_PARSE)[f.name], f)))
     fields = payload.ParsedPayload(
         event=F.col("event"),
         text=F.col(_TEXT_PARSE),
         items={f.name: F.col(_items_column(f.name)) for f in payload.array_fields(family)},
     )
-    return parsed, fields
+    return steps, fields
 
 
 def _evaluated_here(column: Column) -> Column:

@@ -4,64 +4,55 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from spark_streaming.event_time_state import EventTimeState, SeenEvent, parse_duration
+from spark_streaming.event_time_state import (
+    EventTimeState,
+    first_copies,
+    parse_duration,
+    time_ranges,
+)
 
 AT = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 
-def test_keeps_the_first_read_copy_and_drops_events_seen_before():
-    state = EventTimeState(timedelta(minutes=2), max_event_time=AT)
-    state.seen["c"] = SeenEvent(AT, 0, 9)
+def test_keeps_the_first_read_copy_of_each_event_in_a_batch():
     rows = [
         ("a", AT, 0, 5),  # resent
         ("a", AT, 0, 3),  # first
         ("a", AT, 1, 1),  # other partition
         ("b", AT, 1, 2),  # only copy
-        ("c", AT, 2, 4),  # stored by an earlier batch at another offset
         ("d", AT, 1, 0),  # other partition
         ("d", AT, 0, 7),  # first
     ]
 
-    keep, duplicates, to_look_up = state.sort_out(rows)
+    keep, duplicates = first_copies(rows)
 
     assert sorted(keep) == [("a", AT, 0, 3), ("b", AT, 1, 2), ("d", AT, 0, 7)]
-    assert sorted(duplicates) == [
-        ("a", AT, 0, 5),
-        ("a", AT, 1, 1),
-        ("c", AT, 2, 4),
-        ("d", AT, 1, 0),
-    ]
-    assert to_look_up == set()
+    assert sorted(duplicates) == [("a", AT, 0, 5), ("a", AT, 1, 1), ("d", AT, 1, 0)]
 
 
-def test_the_same_record_replayed_after_a_crash_is_kept():
-    state = EventTimeState(timedelta(minutes=2), max_event_time=AT)
-    state.seen["a"] = SeenEvent(AT, 0, 3)
-
-    keep, duplicates, _ = state.sort_out([("a", AT, 0, 3)])
-
-    assert (keep, duplicates) == ([("a", AT, 0, 3)], [])
-
-
-def test_ids_older_than_the_watermark_and_not_remembered_need_a_look_up():
-    state = EventTimeState(timedelta(minutes=2), max_event_time=AT)
-    old = AT - timedelta(minutes=3)
-
-    keep, _, to_look_up = state.sort_out([("old", old, 0, 1), ("new", AT, 0, 2)])
-
-    assert [r[0] for r in keep] == ["old", "new"]
-    assert to_look_up == {"old"}
-
-
-def test_advance_moves_the_watermark_and_forgets_ids_behind_it():
+def test_advance_moves_the_watermark_forward_only():
     state = EventTimeState(timedelta(minutes=2))
-    state.advance([("a", AT, 0, 1)])
+    assert state.watermark is None
     later = AT + timedelta(minutes=5)
 
-    state.advance([("b", later, 0, 2), ("late", AT - timedelta(hours=1), 0, 3)])
+    state.advance([AT, later])
+    state.advance([AT - timedelta(hours=1)])  # a late event does not pull it back
+    state.advance([])
 
     assert state.watermark == later - timedelta(minutes=2)
-    assert set(state.seen) == {"b"}
+
+
+def test_time_ranges_split_where_times_lie_further_apart_than_the_gap():
+    times = [AT + timedelta(seconds=s) for s in (30, 0, 90, 400, 410)] + [AT - timedelta(hours=3)]
+
+    ranges = time_ranges(times, timedelta(minutes=2))
+
+    assert ranges == [
+        (AT - timedelta(hours=3), AT - timedelta(hours=3)),
+        (AT, AT + timedelta(seconds=90)),
+        (AT + timedelta(seconds=400), AT + timedelta(seconds=410)),
+    ]
+    assert time_ranges([], timedelta(minutes=2)) == []
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ def test_local_runs_get_small_defaults() -> None:
         "spark.sql.shuffle.partitions": "2",
         "spark.default.parallelism": "2",
         "spark.ui.enabled": "false",
+        "spark.sql.adaptive.enabled": "false",
         "spark.master": "local[*]",
         "spark.driver.memory": "2g",
         "spark.ui.showConsoleProgress": "false",
