@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import cast
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -295,8 +296,6 @@ class FamilyBatchProcessor:
         """
         if not batch:
             return set()
-        own = {(r[0], r[2], r[3]) for r in batch}
-        quoted = ", ".join("'" + r[0].replace("'", "''") + "'" for r in batch)
         ranges = time_ranges((r[1] for r in batch), self.delay)
         in_time = " OR ".join(
             f"(event_time >= '{low.isoformat()}' AND event_time <= '{high.isoformat()}'"
@@ -304,18 +303,23 @@ class FamilyBatchProcessor:
             f" AND event_date <= '{high.date().isoformat()}')"
             for low, high in ranges
         )
-        where = f"event_id IN ({quoted}) AND ({in_time})"
+        ids = pa.array([r[0] for r in batch], pa.string())
+        own = {(r[0], r[2], r[3]) for r in batch}
         found: set[str] = set()
         for spec, _ in self.plan.silver:
-            hits = self.writer.read_arrow(
-                spec, ["event_id", "kafka_partition", "kafka_offset"], where
+            # the rows of those minutes, matched here: an IN list of thousands of ids
+            # costs DataFusion more to plan than the pruned read costs to scan
+            stored = self.writer.read_arrow(
+                spec, ["event_id", "kafka_partition", "kafka_offset"], in_time
             )
-            if hits is not None:
-                found |= {
-                    r["event_id"]
-                    for r in hits.to_pylist()
-                    if (r["event_id"], r["kafka_partition"], r["kafka_offset"]) not in own
-                }
+            if stored is None or stored.num_rows == 0:
+                continue
+            hits = stored.filter(pc.is_in(stored["event_id"], value_set=ids))
+            found |= {
+                r["event_id"]
+                for r in hits.to_pylist()
+                if (r["event_id"], r["kafka_partition"], r["kafka_offset"]) not in own
+            }
         return found
 
     def _read_back(self, spec: TableSpec, events: DataFrame, built: DataFrame) -> DataFrame:

@@ -14,6 +14,8 @@ def test_local_runs_get_small_defaults() -> None:
         "spark.default.parallelism": "2",
         "spark.ui.enabled": "false",
         "spark.sql.adaptive.enabled": "false",
+        "spark.sql.codegen.wholeStage": "false",
+        "spark.sql.codegen.factoryMode": "NO_CODEGEN",
         "spark.master": "local[*]",
         "spark.driver.memory": "2g",
         "spark.ui.showConsoleProgress": "false",
