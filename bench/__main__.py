@@ -48,9 +48,11 @@ def main(argv: list[str] | None = None) -> Path:
         print(report.summary(result), flush=True)
         return args.render
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
-    # the streams log a line per batch; the bench's own progress lines are the ones to see
-    for noisy in ("spark_streaming", "producer", "mock"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # the streams log a line per batch; the bench's own progress lines are the ones to
+    # see. The lines are hidden from the console only: the loggers keep emitting them,
+    # because BatchLogCapture reads every batch's phases from them
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_quiet_streams)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     unknown = only - set(SECTIONS)
     if unknown:
@@ -59,6 +61,11 @@ def main(argv: list[str] | None = None) -> Path:
     signal.signal(signal.SIGTERM, _interrupt)
     result = run(SIZES[args.size], only)
     return write(result, args.out)
+
+
+def _quiet_streams(record: logging.LogRecord) -> bool:
+    noisy = record.name.split(".")[0] in ("spark_streaming", "producer", "mock")
+    return record.levelno >= logging.WARNING or not noisy
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -73,6 +73,7 @@ class FamilyBatchProcessor:
         # read by the demo and `--until-idle` to know when the stream has caught up
         self.input_rows_total = 0
         self.last_batch_monotonic: float | None = None
+        self.in_batch = False  # a long batch is work in progress, not idleness
         # the last batches' metrics, for profiling (spark_streaming/profile_batches.py)
         self.history: deque[BatchMetrics] = deque(maxlen=1_000)
 
@@ -82,6 +83,13 @@ class FamilyBatchProcessor:
         self._bound.set()
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
+        self.in_batch = True
+        try:
+            self._process(batch_df, batch_id)
+        finally:
+            self.in_batch = False
+
+    def _process(self, batch_df: DataFrame, batch_id: int) -> None:
         if not self._bound.wait(timeout=120) or self._app_id is None:
             raise RuntimeError("batch processor was never bound to its streaming query")
         txn = BatchTxn(self._app_id, batch_id)

@@ -29,7 +29,8 @@ FIRST_BATCH_GRACE_S = 120.0
 
 def run(settings: Settings, families: list[str], until_idle_s: float | None = None) -> None:
     """Run the family streams until Ctrl-C/SIGTERM or, with until_idle_s, until no batch
-    has arrived for that many seconds after at least one did."""
+    has run for that many seconds after at least one did (a batch still running, however
+    long, is not idleness)."""
     from spark_streaming.session import build_session
     from spark_streaming.streams import await_streams, start_streams
 
@@ -39,7 +40,7 @@ def run(settings: Settings, families: list[str], until_idle_s: float | None = No
     started = time.monotonic()
 
     def idle() -> bool:
-        if until_idle_s is None:
+        if until_idle_s is None or any(s.processor.in_batch for s in running):
             return False
         batches = [s.processor.last_batch_monotonic for s in running]
         if not any(batches):
