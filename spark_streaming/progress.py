@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQueryListener
 
 from retail_lakehouse.logs import kv
@@ -42,3 +43,12 @@ class ProgressLogger(StreamingQueryListener):
             log.error(kv("query_failed", id=event.id, error=event.exception.splitlines()[0]))
         else:
             log.info(kv("query_stopped", id=event.id))
+
+
+def log_progress_of(spark: SparkSession) -> None:
+    """Add the listener once per session: every listener is called through py4j for
+    every event of every query, so one added per `start_streams` call (tests, the
+    bench) piles up until Spark's listener bus drops events and batches slow down."""
+    if not getattr(spark, "_lakehouse_progress_listener", False):
+        spark.streams.addListener(ProgressLogger())
+        spark._lakehouse_progress_listener = True  # type: ignore[attr-defined]

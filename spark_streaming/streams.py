@@ -22,7 +22,7 @@ from spark_streaming.crash_drill import with_crash_drill
 from spark_streaming.family_batch import FamilyBatchProcessor
 from spark_streaming.family_plans import plan_for
 from spark_streaming.lake_writer import LakeWriter, make_lake_writer
-from spark_streaming.progress import ProgressLogger
+from spark_streaming.progress import log_progress_of
 from spark_streaming.resilient_writer import with_outage_retries
 from spark_streaming.sources import kafka_source_name, read_kafka_stream
 from spark_streaming.supervision import (
@@ -52,7 +52,7 @@ def start_streams(
     writer = with_crash_drill(
         with_outage_retries(writer or make_lake_writer(spark, settings), settings)
     )
-    spark.streams.addListener(ProgressLogger())
+    log_progress_of(spark)
     log.info(
         kv(
             "streams_starting",
