@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # Shuffle partitions. Unset: 2 for a local master (a micro-batch of a few thousand
     # rows pays per task, not per row), Spark's or spark-submit's own value on a cluster.
     spark_shuffle_partitions: int | None = Field(None, ge=1)
+    # Partitions a micro-batch is processed in. Unset: 1 for a local master (its
+    # aggregations then need no shuffle stage), the source's own on a cluster; 0 keeps
+    # the source's (one per Kafka partition) everywhere.
+    spark_batch_partitions: int | None = Field(None, ge=0)
     # Spark UI: off for local runs unless asked for; spark-submit's setting wins on a cluster
     spark_ui_enabled: bool | None = None
     # Compact and vacuum a family's tables every N of its micro-batches (0 = never)

@@ -39,6 +39,7 @@ from spark_streaming.event_time_state import (
 from spark_streaming.family_plans import FamilyPlan
 from spark_streaming.lake_writer import BatchTxn, LakeWriter
 from spark_streaming.maintenance import PeriodicMaintenance
+from spark_streaming.session import batch_partitions, launched_by_spark_submit
 from spark_streaming.transforms import bronze, dedup, inventory, silver, validation
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class FamilyBatchProcessor:
         self.writer = writer
         self.spark = spark
         self.delay = parse_duration(settings.watermark_delay)
+        self.partitions = batch_partitions(settings, local=not launched_by_spark_submit())
         self.state: EventTimeState | None = None
         self._app_id: str | None = None
         self._bound = threading.Event()
@@ -101,6 +103,8 @@ class FamilyBatchProcessor:
             self.plan.query_name, self.plan.family.name, batch_id, started_at=_now()
         )
         state = self._recovered_state()
+        if self.partitions:
+            batch_df = batch_df.coalesce(self.partitions)
         batch_df = batch_df.persist()
         cached: list[DataFrame] = [batch_df]
         side_writes: list[Future[bool]] = []

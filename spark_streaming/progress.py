@@ -32,6 +32,9 @@ class ProgressLogger(StreamingQueryListener):
                 input_rows_per_s=float(p.inputRowsPerSecond or 0.0),
                 processed_rows_per_s=float(p.processedRowsPerSecond or 0.0),
                 batch_duration_ms=p.batchDuration,
+                # Spark's own split of the trigger: latestOffset and planning happen
+                # before foreachBatch (addBatch), walCommit and commit around it
+                **{f"{k}_ms": v for k, v in sorted((p.durationMs or {}).items())},
             )
         )
 

@@ -78,6 +78,23 @@ def cluster_options(settings: Settings, *, local: bool) -> dict[str, str]:
     return options
 
 
+LOCAL_BATCH_PARTITIONS = 1
+
+
+def batch_partitions(settings: Settings, *, local: bool) -> int | None:
+    """How many partitions a micro-batch is coalesced to; None keeps the source's.
+
+    Locally one: a batch of a few thousand rows costs Spark far more in stages and
+    tasks than in rows, and with one partition no aggregation needs a shuffle stage
+    (a sales batch measured about 18% faster, README, Speed). The families' queries
+    run side by side, so both cores stay busy. A cluster keeps one task per Kafka
+    partition unless SPARK_BATCH_PARTITIONS says otherwise."""
+    partitions = settings.spark_batch_partitions
+    if partitions is None:
+        return LOCAL_BATCH_PARTITIONS if local else None
+    return partitions or None
+
+
 def launched_by_spark_submit() -> bool:
     """spark-submit starts the JVM first and hands Python its gateway port."""
     return "PYSPARK_GATEWAY_PORT" in os.environ
