@@ -72,7 +72,8 @@ def measure(family: str, rows: int, batches: int) -> list[dict[str, Any]]:
             **{f"topic.{f.name}": settings.topic(f) for f in gs.FAMILIES},
         }
     )
-    processor = FamilyBatchProcessor(plan, settings, DeltaRsWriter(settings), spark)
+    writer = DeltaRsWriter(settings)
+    processor = FamilyBatchProcessor(plan, settings, writer, spark)
     processor.bind("batch-costs")
     names = list(MODES)
     spent: dict[str, list[float]] = {m: [] for m in names}
@@ -121,12 +122,13 @@ def measure(family: str, rows: int, batches: int) -> list[dict[str, Any]]:
         }
         for mode in names
     ]
+    silver_table = writer._load(plan.silver[0][0])
     result.append(
         {
             "family": family,
             "rows": rows,
             "dedup_look_up_ms_median": {k: _median(v) for k, v in look_ups.items()},
-            "silver_files": len(processor.writer._load(plan.silver[0][0]).file_uris()),
+            "silver_files": len(silver_table.file_uris()) if silver_table else 0,
         }
     )
     return result

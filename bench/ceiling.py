@@ -51,9 +51,10 @@ def bare_consumer_to_delta(
         while read < expected and time.monotonic() - started < timeout_s:
             messages = consumer.consume(10_000, timeout=0.2)
             good = [m for m in messages if m.error() is None]
-            bad = [m for m in messages if m.error() is not None]
-            if any(m.error().code() != KafkaError._PARTITION_EOF for m in bad):
-                raise RuntimeError(f"ceiling consumer failed: {bad[0].error()}")
+            errors = [e for e in (m.error() for m in messages) if e is not None]
+            failed = [e for e in errors if e.code() != KafkaError._PARTITION_EOF]
+            if failed:
+                raise RuntimeError(f"ceiling consumer failed: {failed[0]}")
             pending.extend(good)
             read += len(good)
             if len(pending) >= rows_per_commit or (read >= expected and pending):

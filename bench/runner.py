@@ -282,10 +282,7 @@ class Bench:
         from spark_streaming.lake_writer import make_lake_writer
         from spark_streaming.streams import stop_streams
 
-        expected = {
-            family: delivered.get(settings.topic(f), 0)
-            for family, f in ((f.name, f) for f in FAMILIES)
-        }
+        expected = _delivered_by_family(settings, delivered)
         total = sum(expected.values())
         sampler = ResourceSampler().start()
         with BatchLogCapture() as captured:
@@ -352,9 +349,7 @@ class Bench:
                     faults=FaultConfig.demo_defaults(),
                     clock="realtime",
                 )
-                warmed = {
-                    f.name: warm.delivered_by_topic.get(settings.topic(f), 0) for f in FAMILIES
-                }
+                warmed = _delivered_by_family(settings, warm.delivered_by_topic)
                 _wait_caught_up(settings, warmed, timeout_s=600, running=running)
                 warmup_batches = len(captured.batches)
                 produce_started_ms = time.time() * 1000
@@ -382,10 +377,8 @@ class Bench:
                     )
                 produce_ended_ms = time.time() * 1000
                 report = outcome["report"]
-                expected = {
-                    f.name: warmed[f.name] + report.delivered_by_topic.get(settings.topic(f), 0)
-                    for f in FAMILIES
-                }
+                delivered = _delivered_by_family(settings, report.delivered_by_topic)
+                expected = {family: warmed[family] + n for family, n in delivered.items()}
                 drained_at = None
                 try:
                     _wait_caught_up(
@@ -470,7 +463,7 @@ def _start_family(
         started = start_streams(spark, settings, [family], writer=writer)
         deadline = time.monotonic() + 60
         for stream in started:
-            query = getattr(stream, "query", stream)
+            query = stream.query
             while time.monotonic() < deadline and query.isActive:
                 if query.status.get("message") != "Initializing sources":
                     break
@@ -516,6 +509,11 @@ def _raise_if_stopped(running: Any) -> None:
         query = getattr(stream, "query", stream)
         if hasattr(query, "isActive") and not query.isActive:
             raise RuntimeError(f"a streaming query stopped: {query.exception()}")
+
+
+def _delivered_by_family(settings: Settings, by_topic: dict[str, int]) -> dict[str, int]:
+    """A producer report's delivered counts, per family instead of per topic."""
+    return {f.name: by_topic.get(settings.topic(f), 0) for f in FAMILIES}
 
 
 def _wait_caught_up(

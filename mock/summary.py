@@ -59,7 +59,7 @@ def summarize_lake(settings: Settings) -> LakeSummary:
     )
     if batches is not None:
         rows = batches.to_pylist()
-        samples = [v for r in rows for v in (r["latency_sample_ms"] or [])]
+        samples = _samples(rows)
         summary.batches = len(rows)
         summary.duplicates_dropped = sum(r["duplicate_events"] for r in rows)
         summary.latency_samples = len(samples)
@@ -67,13 +67,17 @@ def summarize_lake(settings: Settings) -> LakeSummary:
         summary.latency_p95_ms = percentile(samples, 95)
         summary.latency_max_ms = float(max(samples)) if samples else None
         warmup, steady = split_warmup(rows)
-        steady_samples = [v for r in steady for v in (r["latency_sample_ms"] or [])]
-        warmup_samples = [v for r in warmup for v in (r["latency_sample_ms"] or [])]
+        steady_samples, warmup_samples = _samples(steady), _samples(warmup)
         summary.steady_latency_samples = len(steady_samples)
         summary.steady_latency_p50_ms = percentile(steady_samples, 50)
         summary.steady_latency_p95_ms = percentile(steady_samples, 95)
         summary.warmup_latency_max_ms = float(max(warmup_samples)) if warmup_samples else None
     return summary
+
+
+def _samples(batches: list[dict]) -> list[float]:
+    """Every latency sample of these ops.stream_batches rows."""
+    return [v for r in batches for v in (r["latency_sample_ms"] or [])]
 
 
 def _counted_column(spec: TableSpec) -> str:
