@@ -153,9 +153,16 @@ def _overall_resources(result: dict[str, Any]) -> dict[str, dict[str, float]]:
     return {"peak_rss_mb": peak, "cpu_s": cpu}
 
 
+# environment settings a result depends on, so two result files can be told apart
+_RECORDED_ENV = ("BENCH_", "SPARK_", "TRIGGER_", "WATERMARK_", "MAX_OFFSETS_", "KAFKA_SOURCE")
+
+
 def _command(size: str) -> str:
-    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in os.environ.items() if k.startswith("BENCH_"))
-    return f"{env} {' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])}".strip() or f"size {size}"
+    recorded = sorted((k, v) for k, v in os.environ.items() if k.startswith(_RECORDED_ENV))
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in recorded)
+    program = Path(sys.argv[0]).name
+    program = "python -m bench" if program == "__main__.py" else program
+    return f"{env} {' '.join([program, *sys.argv[1:]])}".strip() or f"size {size}"
 
 
 def _git_commit() -> str:
