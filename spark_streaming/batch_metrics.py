@@ -11,8 +11,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+import pyarrow as pa
+from pyspark.sql import SparkSession
 from pyspark.sql import types as T
+from pyspark.sql.pandas.types import to_arrow_schema
+
+from spark_streaming.lake_writer import CollectedRows
 
 LATENCY_SAMPLE_SIZE = 5_000
 
@@ -39,6 +43,8 @@ STREAM_BATCHES_SCHEMA = T.StructType(
         T.StructField("quarantine_reasons", T.MapType(T.StringType(), T.LongType()), False),
     ]
 )
+
+STREAM_BATCHES_ARROW_SCHEMA = to_arrow_schema(STREAM_BATCHES_SCHEMA, timezone="UTC")
 
 
 @dataclass
@@ -87,12 +93,21 @@ class BatchMetrics:
         fields["latency_max_ms"] = worst
         return fields
 
-    def to_frame(self, spark: SparkSession) -> DataFrame:
+    def to_rows(self, spark: SparkSession) -> CollectedRows:
+        """The batch's ops.stream_batches row, built as Arrow in the driver: delta-rs
+        writes it without a Spark job; a Spark writer gets it as a DataFrame."""
+        row = self._row()
+        record = dict(zip(STREAM_BATCHES_SCHEMA.names, row, strict=True))
+        record["quarantine_reasons"] = list(self.quarantine_reasons.items())
+        table = pa.Table.from_pylist([record], schema=STREAM_BATCHES_ARROW_SCHEMA)
+        return CollectedRows(table, lambda: spark.createDataFrame([row], STREAM_BATCHES_SCHEMA))
+
+    def _row(self) -> tuple:
         p50, p95, worst = latency_summary(self.latencies_ms)
         sample = self.latencies_ms
         if len(sample) > LATENCY_SAMPLE_SIZE:
             sample = random.Random(self.batch_id).sample(sample, LATENCY_SAMPLE_SIZE)
-        row = (
+        return (
             self.query_name,
             self.family,
             self.batch_id,
@@ -113,7 +128,6 @@ class BatchMetrics:
             [int(v) for v in sample],
             dict(self.quarantine_reasons),
         )
-        return spark.createDataFrame([row], STREAM_BATCHES_SCHEMA)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
     from retail_lakehouse.tables import TableSpec
-    from spark_streaming.lake_writer import BatchTxn, LakeWriter, MergeSpec
+    from spark_streaming.lake_writer import BatchTxn, CollectedRows, LakeWriter, MergeSpec
 
 ENV_VAR = "LAKEHOUSE_CRASH_AFTER_COMMIT"
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class CrashAfterCommit:
             logging.shutdown()
             os._exit(137)
 
-    def append(self, spec: TableSpec, df: DataFrame, txn: BatchTxn) -> bool:
+    def append(self, spec: TableSpec, df: DataFrame | CollectedRows, txn: BatchTxn) -> bool:
         committed = self.inner.append(spec, df, txn)
         self._maybe_crash(spec, txn, committed)
         return committed

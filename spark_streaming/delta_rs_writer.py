@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from retail_lakehouse.settings import Settings
     from retail_lakehouse.tables import TableSpec
-    from spark_streaming.lake_writer import BatchTxn, MergeSpec
+    from spark_streaming.lake_writer import BatchTxn, CollectedRows, MergeSpec
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class DeltaRsWriter:
     def is_committed(self, spec: TableSpec, txn: BatchTxn) -> bool:
         return _has_committed(self._load(spec), txn)
 
-    def append(self, spec: TableSpec, df: DataFrame, txn: BatchTxn) -> bool:
+    def append(self, spec: TableSpec, df: DataFrame | CollectedRows, txn: BatchTxn) -> bool:
         return self._commit(spec, df, txn, _append)
 
     def merge(self, spec: TableSpec, df: DataFrame, merge: MergeSpec, txn: BatchTxn) -> bool:
@@ -161,7 +161,9 @@ class DeltaRsWriter:
         self._tables[key] = table
         return table
 
-    def _commit(self, spec: TableSpec, df: DataFrame, txn: BatchTxn, write: Commit) -> bool:
+    def _commit(
+        self, spec: TableSpec, df: DataFrame | CollectedRows, txn: BatchTxn, write: Commit
+    ) -> bool:
         """Write one batch once: skip a committed txn, retry lost commit races."""
         table = self._load(spec)
         if _has_committed(table, txn):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from retail_lakehouse import lake
 from retail_lakehouse.logs import kv
 from spark_streaming.delta_rs_writer import RETENTION_HOURS, DeltaRsWriter
+from spark_streaming.lake_writer import as_dataframe
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
     from retail_lakehouse.settings import Settings
     from retail_lakehouse.tables import TableSpec
-    from spark_streaming.lake_writer import BatchTxn, MergeSpec
+    from spark_streaming.lake_writer import BatchTxn, CollectedRows, MergeSpec
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,8 @@ class DeltaSparkWriter:
     def max_value(self, spec: TableSpec, column: str) -> object:
         return self.reader.max_value(spec, column)
 
-    def append(self, spec: TableSpec, df: DataFrame, txn: BatchTxn) -> bool:
+    def append(self, spec: TableSpec, rows: DataFrame | CollectedRows, txn: BatchTxn) -> bool:
+        df = as_dataframe(rows)
         if self._skip(spec, df, txn):
             return False
         writer = (

@@ -37,7 +37,7 @@ from spark_streaming.event_time_state import (
     time_ranges,
 )
 from spark_streaming.family_plans import FamilyPlan
-from spark_streaming.lake_writer import BatchTxn, LakeWriter
+from spark_streaming.lake_writer import BatchTxn, CollectedRows, LakeWriter, writes_from_driver
 from spark_streaming.maintenance import PeriodicMaintenance
 from spark_streaming.session import batch_partitions, launched_by_spark_submit
 from spark_streaming.transforms import bronze, dedup, inventory, silver, validation
@@ -59,6 +59,7 @@ class FamilyBatchProcessor:
         self.spark = spark
         self.delay = parse_duration(settings.watermark_delay)
         self.partitions = batch_partitions(settings, local=not launched_by_spark_submit())
+        self.from_driver = writes_from_driver(writer)
         self.state: EventTimeState | None = None
         self._app_id: str | None = None
         self._bound = threading.Event()
@@ -114,12 +115,18 @@ class FamilyBatchProcessor:
             validated = validation.parse_and_validate(bronze_rows, self.plan.family).persist()
             cached.append(validated)
             with phase("read_validate"):
-                # one job reads Kafka once and fills both caches
-                self._count_outcomes(validated, metrics)
+                # one job reads the source once, fills both caches and brings back what
+                # the driver decides on (and bronze itself when it is written from here)
+                bronze_columns = bronze_rows.columns if self.from_driver else []
+                collected = silver.outcomes(validated, bronze_columns).toArrow()
+                lineage = self._count_outcomes(collected, metrics)
             # bronze and quarantine depend on nothing downstream: they commit while the
             # batch goes on to silver and gold (each table is exactly-once on its own)
+            bronze_out: DataFrame | CollectedRows = bronze_rows
+            if self.from_driver:
+                bronze_out = CollectedRows(collected.select(bronze_columns), lambda: bronze_rows)
             side_writes.append(
-                self._pool.submit(self.writer.append, self.plan.bronze, bronze_rows, txn)
+                self._pool.submit(self.writer.append, self.plan.bronze, bronze_out, txn)
             )
             if metrics.quarantined_rows:
                 quarantine = validation.quarantine_rows(validated, self.plan.family)
@@ -128,7 +135,7 @@ class FamilyBatchProcessor:
                 )
             events = silver.valid_events(validated)
             with phase("dedup"):
-                flagged, stored_rows = self._deduplicate(events, state, metrics)
+                flagged, stored_rows = self._deduplicate(events, lineage, state, metrics)
             cached.append(flagged)
             with phase("silver"):
                 written = self._write_silver(flagged, events, txn)
@@ -142,7 +149,7 @@ class FamilyBatchProcessor:
             metrics.max_event_time = state.max_event_time
             metrics.committed_at = _now()
             with phase("ops"):
-                self.writer.append(tables.STREAM_BATCHES, metrics.to_frame(self.spark), txn)
+                self.writer.append(tables.STREAM_BATCHES, metrics.to_rows(self.spark), txn)
         finally:
             wait(side_writes)  # never unpersist what a side write still reads
             for frame in cached:
@@ -153,23 +160,29 @@ class FamilyBatchProcessor:
         self.last_batch_monotonic = time.monotonic()
         log.info(kv("batch_committed", query=self.plan.query_name, **metrics.as_log_fields()))
 
-    def _count_outcomes(self, validated: DataFrame, metrics: BatchMetrics) -> None:
-        for row in validated.groupBy("reason").count().collect():
-            metrics.input_rows += row["count"]
-            if row["reason"] is not None:
-                metrics.quarantine_reasons[row["reason"]] = row["count"]
-                metrics.quarantined_rows += row["count"]
+    def _count_outcomes(self, collected: pa.Table, metrics: BatchMetrics) -> list[tuple]:
+        """Counts the batch's records by outcome; returns the valid ones' lineage."""
+        metrics.input_rows = collected.num_rows
+        reasons = collected.column("reason")
+        for entry in pc.value_counts(pc.drop_null(reasons)).to_pylist():
+            metrics.quarantine_reasons[entry["values"]] = entry["counts"]
+            metrics.quarantined_rows += entry["counts"]
+        return _rows(collected.filter(pc.is_null(reasons)).select(LINEAGE))
 
     def _deduplicate(
-        self, events: DataFrame, state: EventTimeState, metrics: BatchMetrics
+        self,
+        events: DataFrame,
+        candidates: list[tuple],
+        state: EventTimeState,
+        metrics: BatchMetrics,
     ) -> tuple[DataFrame, list[tuple]]:
         """Drop the later copies of an event (within the batch, or stored by an earlier
         batch) and flag the events behind the watermark as late.
 
-        The decision is made on the batch's lineage columns in the driver, so the
-        DataFrame only needs a broadcast anti-join on (partition, offset): no shuffle.
+        The decision is made on the batch's lineage (`candidates`, one tuple of LINEAGE
+        per valid event) in the driver, so the DataFrame only needs a broadcast
+        anti-join on (partition, offset), and only when there is a duplicate.
         """
-        candidates = _rows(events.select(*LINEAGE).toArrow())
         metrics.valid_events = len(candidates)
         metrics.watermark = watermark = state.watermark
         produced_at = {(r[3], r[4]): r[2] for r in candidates}
@@ -178,10 +191,12 @@ class FamilyBatchProcessor:
         if stored_before:
             duplicates += [r for r in keep if r[0] in stored_before]
             keep = [r for r in keep if r[0] not in stored_before]
-        positions = self.spark.createDataFrame(
-            [(r[2], r[3]) for r in duplicates], "kafka_partition int, kafka_offset long"
-        )
-        flagged = dedup.flag_late(dedup.drop_records_at(events, positions), watermark)
+        if duplicates:
+            positions = self.spark.createDataFrame(
+                [(r[2], r[3]) for r in duplicates], "kafka_partition int, kafka_offset long"
+            )
+            events = dedup.drop_records_at(events, positions)
+        flagged = dedup.flag_late(events, watermark)
         stored_rows = [
             (
                 event_id,

@@ -8,7 +8,7 @@ restarts with Delta app transactions keyed by (app_id, micro-batch id).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import TYPE_CHECKING, Protocol
@@ -35,6 +35,23 @@ class BatchTxn:
 
     app_id: str
     version: int
+
+
+@dataclass(frozen=True)
+class CollectedRows:
+    """Rows a batch already brought to the driver as Arrow, and how to get them as a
+    DataFrame. delta-rs writes the Arrow as it is, so no Spark job computes the rows a
+    second time; a Spark writer asks for the DataFrame."""
+
+    table: pa.Table
+    frame: Callable[[], DataFrame]
+
+    def toArrow(self) -> pa.Table:  # Spark's name: delta-rs takes either
+        return self.table
+
+
+def as_dataframe(rows: DataFrame | CollectedRows) -> DataFrame:
+    return rows.frame() if isinstance(rows, CollectedRows) else rows
 
 
 @dataclass(frozen=True)
@@ -77,7 +94,7 @@ class LakeWriter(Protocol):
     batch never creates a table or a commit).
     """
 
-    def append(self, spec: TableSpec, df: DataFrame, txn: BatchTxn) -> bool:
+    def append(self, spec: TableSpec, df: DataFrame | CollectedRows, txn: BatchTxn) -> bool:
         """Append the rows; False when this txn was already committed (nothing written)."""
         ...
 
@@ -119,6 +136,12 @@ def make_lake_writer(spark: SparkSession, settings: Settings) -> LakeWriter:
         raise DeltaSparkUnavailable(delta_spark_instructions(missing))
     log.info(kv("lake_writer_fallback", writer="delta-rs", delta_spark_missing=",".join(missing)))
     return DeltaRsWriter(settings)
+
+
+def writes_from_driver(writer: LakeWriter) -> bool:
+    """Whether the writer commits rows from the driver (delta-rs): a batch then collects
+    what it writes in the same job that reads it, instead of once more per table."""
+    return lake_writer_name(writer) == "delta-rs"
 
 
 def lake_writer_name(writer: LakeWriter) -> str:

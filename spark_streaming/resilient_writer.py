@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from retail_lakehouse.settings import Settings
     from retail_lakehouse.tables import TableSpec
-    from spark_streaming.lake_writer import BatchTxn, LakeWriter, MergeSpec
+    from spark_streaming.lake_writer import BatchTxn, CollectedRows, LakeWriter, MergeSpec
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class ResilientLakeWriter:
         self._is_transient = is_transient
         self._sleep = sleep
 
-    def append(self, spec: TableSpec, df: DataFrame, txn: BatchTxn) -> bool:
+    def append(self, spec: TableSpec, df: DataFrame | CollectedRows, txn: BatchTxn) -> bool:
         return self._commit("append", spec, txn, lambda: self.inner.append(spec, df, txn))
 
     def merge(self, spec: TableSpec, df: DataFrame, merge: MergeSpec, txn: BatchTxn) -> bool:

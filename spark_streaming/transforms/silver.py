@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -14,12 +16,27 @@ _LINEAGE = ("produced_at", "is_late", "ingested_at", "kafka_partition", "kafka_o
 def valid_events(validated: DataFrame) -> DataFrame:
     """Rows without a reason code, event fields as top-level columns plus Kafka lineage."""
     return validated.where(F.col("reason").isNull()).select(
-        "event.*",
+        "event.*", *_kafka_position(), "kafka_timestamp", "ingested_at"
+    )
+
+
+def outcomes(validated: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
+    """Per record: the `keep` columns, its reason code (null when valid) and the lineage
+    that de-duplication decides on: event_id, event_time, produced_at (null when the
+    payload did not parse), kafka_partition, kafka_offset."""
+    return validated.select(
+        *keep,
+        "reason",
+        *(F.col(f"event.{name}").alias(name) for name in ("event_id", "event_time", "produced_at")),
+        *_kafka_position(),
+    )
+
+
+def _kafka_position() -> list[Column]:
+    return [
         F.col("partition").cast("int").alias("kafka_partition"),
         F.col("offset").cast("long").alias("kafka_offset"),
-        "kafka_timestamp",
-        "ingested_at",
-    )
+    ]
 
 
 def sales_lines(events: DataFrame) -> DataFrame:

@@ -23,6 +23,7 @@ from spark_streaming.transforms.silver import (
     clickstream_events,
     inventory_changes,
     inventory_snapshots,
+    outcomes,
     sales_lines,
     valid_events,
 )
@@ -65,6 +66,38 @@ def test_valid_events_flattens_the_event_and_keeps_its_kafka_lineage(spark):
         "product_id long, category_id long, category_code string, brand string, "
         "price decimal(12,2), user_id long, user_session string, kafka_partition int, "
         "kafka_offset long, kafka_timestamp timestamp, ingested_at timestamp",
+    )
+    assert_df_equality(actual, expected, ignore_nullable=True)
+
+
+def test_outcomes_give_every_record_its_reason_and_the_valid_ones_their_lineage(spark):
+    checked = validated(spark, CLICKSTREAM, [b"{", VIEW.encode(), changed(VIEW, price=-1)])
+
+    actual = outcomes(checked, ["topic"])
+
+    # the lineage is the same as valid_events' for a valid record
+    lineage = valid_events(checked).select(
+        "event_id", "event_time", "produced_at", "kafka_partition", "kafka_offset"
+    )
+    assert_df_equality(
+        actual.where("reason IS NULL").drop("topic", "reason"), lineage, ignore_nullable=True
+    )
+    expected = spark.createDataFrame(
+        [
+            ("t", "malformed_json", None, None, None, 0, 0),
+            ("t", None, "c-1", utc("2026-03-02 08:00:02"), utc("2026-03-02 08:00:02.010"), 0, 1),
+            (
+                "t",
+                "out_of_range",
+                "c-1",
+                utc("2026-03-02 08:00:02"),
+                utc("2026-03-02 08:00:02.010"),
+                0,
+                2,
+            ),
+        ],
+        "topic string, reason string, event_id string, event_time timestamp, "
+        "produced_at timestamp, kafka_partition int, kafka_offset long",
     )
     assert_df_equality(actual, expected, ignore_nullable=True)
 
