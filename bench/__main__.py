@@ -166,16 +166,29 @@ def _command(size: str) -> str:
 
 
 def _git_commit() -> str:
+    """The checked-out commit, marked "+uncommitted" when the code that ran differs from it."""
+    commit = _git("rev-parse", "--short", "HEAD")
+    if commit is None:
+        return "unknown"
+    changed = _git("status", "--porcelain", "--untracked-files=no", "--", *_CODE)
+    return f"{commit}+uncommitted" if changed else commit
+
+
+# what a run's figures depend on; results, notes and docs may change freely
+_CODE = ("bench", "spark_streaming", "retail_lakehouse", "producer", "pyproject.toml")
+
+
+def _git(*args: str) -> str | None:
     try:
         return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
+            ["git", *args],
             capture_output=True,
             text=True,
             check=True,
-            cwd=Path(__file__).resolve().parent,
+            cwd=Path(__file__).resolve().parent.parent,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return None
 
 
 if __name__ == "__main__":
