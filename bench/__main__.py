@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,17 @@ def main(argv: list[str] | None = None) -> Path:
         help=f"comma-separated sections of {', '.join(SECTIONS)}",
     )
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("BENCH_OUT", RESULTS)))
+    parser.add_argument(
+        "--rates",
+        default=os.environ.get("BENCH_RATES"),
+        help="steady-state rates in events/s, e.g. 1000,5000 (default: the size's)",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=os.environ.get("BENCH_SECONDS"),
+        help="how long each steady-state rate is produced (default: the size's)",
+    )
     parser.add_argument("--render", type=Path, help="re-draw the .md and .png of a result file")
     args = parser.parse_args(argv)
     if args.render:
@@ -59,7 +71,12 @@ def main(argv: list[str] | None = None) -> Path:
         parser.error(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
     # SIGTERM unwinds like Ctrl-C, so the broker and Spark are stopped, not orphaned
     signal.signal(signal.SIGTERM, _interrupt)
-    result = run(SIZES[args.size], only)
+    size = SIZES[args.size]
+    if args.rates:
+        size = replace(size, latency_rates=tuple(float(r) for r in args.rates.split(",")))
+    if args.seconds:
+        size = replace(size, latency_duration_s=float(args.seconds))
+    result = run(size, only)
     return write(result, args.out)
 
 
