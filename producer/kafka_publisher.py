@@ -41,7 +41,7 @@ def producer_config(
         **settings.kafka_client_config(),
         "enable.idempotence": True,
         "acks": "all",
-        "linger.ms": 5,  # a few ms of batching: far more throughput, no visible latency
+        "linger.ms": settings.producer_linger_ms,
         "client.id": "retail-lakehouse-producer",
         # each message is retried until this timeout, then reported failed (librdkafka's
         # message.timeout.ms, the Java client's delivery.timeout.ms)
