@@ -54,7 +54,7 @@ def measure(family: str, rows: int, batches: int) -> list[dict[str, Any]]:
     from spark_streaming import generated_source as gs
     from spark_streaming.delta_rs_writer import DeltaRsWriter
     from spark_streaming.event_time_state import first_copies
-    from spark_streaming.family_batch import LINEAGE, FamilyBatchProcessor, _rows
+    from spark_streaming.family_batch import FamilyBatchProcessor, _rows
     from spark_streaming.family_plans import plan_for
     from spark_streaming.session import build_session
     from spark_streaming.transforms import bronze, silver, validation
@@ -91,7 +91,7 @@ def measure(family: str, rows: int, batches: int) -> list[dict[str, Any]]:
             validated = validation.parse_and_validate(
                 bronze.to_bronze(frame, datetime.now(UTC)), plan.family
             )
-            lineage = _rows(silver.valid_events(validated).select(*LINEAGE).toArrow())
+            lineage = _rows(silver.valid_events(validated).select(*silver.LINEAGE).toArrow())
             keep, _ = first_copies((r[0], r[1], r[3], r[4]) for r in lineage)
             began = time.monotonic()
             by_list = _look_up_with_in_list(processor, keep)

@@ -50,9 +50,13 @@ def bare_consumer_to_delta(
     try:
         while read < expected and time.monotonic() - started < timeout_s:
             messages = consumer.consume(10_000, timeout=0.2)
-            good = [m for m in messages if m.error() is None]
-            errors = [e for e in (m.error() for m in messages) if e is not None]
-            failed = [e for e in errors if e.code() != KafkaError._PARTITION_EOF]
+            good, failed = [], []
+            for message in messages:
+                error = message.error()
+                if error is None:
+                    good.append(message)
+                elif error.code() != KafkaError._PARTITION_EOF:
+                    failed.append(error)
             if failed:
                 raise RuntimeError(f"ceiling consumer failed: {failed[0]}")
             pending.extend(good)

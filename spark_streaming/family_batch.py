@@ -44,8 +44,6 @@ from spark_streaming.transforms import bronze, dedup, inventory, silver, validat
 
 log = logging.getLogger(__name__)
 
-LINEAGE = ["event_id", "event_time", "produced_at", "kafka_partition", "kafka_offset"]
-
 
 class FamilyBatchProcessor:
     """Callable passed to `foreachBatch`; holds the family's event-time state."""
@@ -167,7 +165,7 @@ class FamilyBatchProcessor:
         for entry in pc.value_counts(pc.drop_null(reasons)).to_pylist():
             metrics.quarantine_reasons[entry["values"]] = entry["counts"]
             metrics.quarantined_rows += entry["counts"]
-        return _rows(collected.filter(pc.is_null(reasons)).select(LINEAGE))
+        return _rows(collected.filter(pc.is_null(reasons)).select(silver.LINEAGE))
 
     def _deduplicate(
         self,
@@ -179,8 +177,8 @@ class FamilyBatchProcessor:
         """Drop the later copies of an event (within the batch, or stored by an earlier
         batch) and flag the events behind the watermark as late.
 
-        The decision is made on the batch's lineage (`candidates`, one tuple of LINEAGE
-        per valid event) in the driver, so the DataFrame only needs a broadcast
+        The decision is made on the batch's lineage in the driver (`candidates`, a tuple
+        of silver.LINEAGE per valid event), so the DataFrame only needs a broadcast
         anti-join on (partition, offset), and only when there is a duplicate.
         """
         metrics.valid_events = len(candidates)

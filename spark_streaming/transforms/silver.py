@@ -20,14 +20,18 @@ def valid_events(validated: DataFrame) -> DataFrame:
     )
 
 
+# What de-duplication decides on: the event's own fields, then where Kafka stored it
+_EVENT_LINEAGE = ("event_id", "event_time", "produced_at")
+LINEAGE = (*_EVENT_LINEAGE, "kafka_partition", "kafka_offset")
+
+
 def outcomes(validated: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
-    """Per record: the `keep` columns, its reason code (null when valid) and the lineage
-    that de-duplication decides on: event_id, event_time, produced_at (null when the
-    payload did not parse), kafka_partition, kafka_offset."""
+    """Per record: the `keep` columns, its reason code (null when valid) and its LINEAGE
+    (the event fields are null when the payload did not parse)."""
     return validated.select(
         *keep,
         "reason",
-        *(F.col(f"event.{name}").alias(name) for name in ("event_id", "event_time", "produced_at")),
+        *(F.col(f"event.{name}").alias(name) for name in _EVENT_LINEAGE),
         *_kafka_position(),
     )
 
