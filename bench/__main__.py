@@ -51,6 +51,14 @@ def main(argv: list[str] | None = None) -> Path:
         default=os.environ.get("BENCH_SECONDS"),
         help="how long each steady-state rate is produced (default: the size's)",
     )
+    parser.add_argument(
+        "--soak-source",
+        default=os.environ.get("BENCH_SOAK_SOURCE", "broker"),
+        choices=("broker", "generated"),
+        help="what feeds the soak: the producer through the embedded broker, or the "
+        "seeded producer inside Spark (KAFKA_SOURCE=generated), which the embedded "
+        "broker's slowdown in long runs does not touch",
+    )
     parser.add_argument("--render", type=Path, help="re-draw the .md and .png of a result file")
     args = parser.parse_args(argv)
     if args.render:
@@ -76,7 +84,7 @@ def main(argv: list[str] | None = None) -> Path:
         size = replace(size, latency_rates=tuple(float(r) for r in args.rates.split(",")))
     if args.seconds:
         size = replace(size, latency_duration_s=float(args.seconds))
-    result = run(size, only)
+    result = run(size, only, soak_source=args.soak_source)
     return write(result, args.out)
 
 
@@ -89,7 +97,7 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run(size: Any, only: set[str]) -> dict[str, Any]:
+def run(size: Any, only: set[str], soak_source: str = "broker") -> dict[str, Any]:
     started = time.monotonic()
     started_at = datetime.now(UTC)
     result: dict[str, Any] = {
@@ -129,7 +137,7 @@ def run(size: Any, only: set[str]) -> dict[str, Any]:
             if "soak" in only:
                 if size.soak_duration_s > 0:
                     result["soak"] = bench.steady_state(
-                        size.soak_rate, size.soak_duration_s, buckets=10
+                        size.soak_rate, size.soak_duration_s, buckets=10, source=soak_source
                     )
                 else:
                     result["soak"] = {"skipped": f"size {size.name} has no soak"}

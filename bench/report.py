@@ -123,9 +123,12 @@ def markdown(result: dict) -> str:
         lines += ["", f"Skipped: {soak['skipped']}"]
     else:
         series = soak["gold_latency_series"]
+        fed_by = (
+            " from the generated source (no broker)" if soak.get("source") == "generated" else ""
+        )
         lines += [
             "",
-            f"{_fmt(soak['rate'])} events/s for {soak['duration_s']:.0f} s. "
+            f"{_fmt(soak['rate'])} events/s for {soak['duration_s']:.0f} s{fed_by}. "
             "Produce-to-gold p95 per slice: "
             + ", ".join(f"{x['t_s']:.0f}s {_seconds(x['p95_ms'])}" for x in series),
             "",

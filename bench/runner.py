@@ -6,6 +6,7 @@ the Delta tables they write. Nothing here depends on how a micro-batch is proces
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import statistics
@@ -14,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -317,12 +319,17 @@ class Bench:
 
     # -- steady state -------------------------------------------------------------------
 
-    def steady_state(self, rate: float, duration_s: float, buckets: int = 6) -> dict[str, Any]:
+    def steady_state(
+        self, rate: float, duration_s: float, buckets: int = 6, source: str = "broker"
+    ) -> dict[str, Any]:
         """Produce at `rate` for `duration_s` into running streams, then measure from the
-        Delta logs (outside) and ops.stream_batches (the job's own view)."""
-        return _retrying(
-            lambda attempt: self._steady_state(rate, duration_s, buckets), f"steady {rate}"
-        )
+        Delta logs (outside) and ops.stream_batches (the job's own view).
+
+        `source` "broker": the producer into the embedded broker, as `make demo` runs.
+        "generated": the seeded producer inside Spark (KAFKA_SOURCE=generated), for runs
+        longer than the embedded broker keeps up with (README, Performance)."""
+        run = self._steady_state if source == "broker" else self._steady_state_generated
+        return _retrying(lambda attempt: run(rate, duration_s, buckets), f"steady {rate}")
 
     def _steady_state(self, rate: float, duration_s: float, buckets: int) -> dict[str, Any]:
         from producer.faults import FaultConfig
@@ -379,43 +386,172 @@ class Bench:
                 report = outcome["report"]
                 delivered = _delivered_by_family(settings, report.delivered_by_topic)
                 expected = {family: warmed[family] + n for family, n in delivered.items()}
-                drained_at = None
-                try:
-                    _wait_caught_up(
-                        settings, expected, timeout_s=self.size.drain_limit_s, running=running
-                    )
-                    drained_at = time.time() * 1000
-                except TimeoutError:
-                    # lag not bounded at this rate; let it finish so tables are complete
-                    _wait_caught_up(
-                        settings, expected, timeout_s=max(300, 3 * duration_s), running=running
-                    )
+                drained_at = self._drained_at(
+                    lambda timeout_s: _wait_caught_up(settings, expected, timeout_s, running),
+                    duration_s,
+                )
             finally:
                 stop_streams(running)
-        resources = sampler.stop()
-        since = produce_started_ms
-        lake = settings.resolved_lake_root
-        ops = stream_batches(lake)
         achieved = report.delivered / report.elapsed_s if report.elapsed_s else 0.0
-        batches = captured.batches[warmup_batches:]
         return {
+            "source": "broker",
             "rate": rate,
             "achieved_rate": round(achieved, 1),
             "duration_s": duration_s,
             "events": report.delivered,
-            "warmup": latency.outside_view(lake, warmup_started_ms, since),
-            "outside": latency.outside_view(lake, since, produce_ended_ms),
-            "job": job_latency(ops, since, produce_ended_ms + 600_000),
-            "lag_bounded": drained_at is not None,
-            "drain_s": round((drained_at - produce_ended_ms) / 1000, 1) if drained_at else None,
-            "batches": len(batches),
-            "batch_durations_ms": durations_ms(batches),
-            "batch_duration_series": _duration_series(batches, produce_started_ms, buckets),
-            "gold_latency_series": latency.gold_series(lake, since, produce_ended_ms, buckets),
-            "phases_ms": phase_totals(batches),
-            "resources": resources,
-            "files_per_table": files_per_table(lake),
+            **_measured(
+                settings,
+                (warmup_started_ms, produce_started_ms, produce_ended_ms),
+                drained_at,
+                captured.batches[warmup_batches:],
+                buckets,
+                sampler.stop(),
+            ),
         }
+
+    def _steady_state_generated(
+        self, rate: float, duration_s: float, buckets: int
+    ) -> dict[str, Any]:
+        """The steady state fed by the generated source: the same events, faults and
+        pacing, admitted by a Spark source instead of read from the broker, so the lake's
+        growth is measured without the embedded broker's own slowdown."""
+        from producer.catalog import build_catalog
+        from producer.reference_tables import write_reference_tables
+        from spark_streaming.generated_source import stream_start
+        from spark_streaming.streams import stop_streams
+
+        warmup_s = self.size.warmup_s
+        settings = self.settings(
+            f"steady-generated-{int(rate)}-{int(duration_s)}-{_short_id()}",
+            kafka_source="generated",
+            generated_rate=rate,
+            generated_events=round(rate * (warmup_s + duration_s)),
+            # enough shop days that the timeline never runs ahead of the wall clock
+            generated_history_days=max(30.0, rate * (warmup_s + duration_s) / 10_000),
+        )
+        # as the producer does before it publishes: the stock alarms need safety stock
+        write_reference_tables(settings, build_catalog(settings.producer_seed))
+        # produced_at of the n-th event is start + n / rate, and nothing is admitted
+        # before start: the queries start one by one first, then the traffic begins
+        start = stream_start(settings, not_before=datetime.now(UTC) + _GENERATED_LEAD)
+        started_ms = datetime.fromisoformat(start).timestamp() * 1000
+        since, until = started_ms + warmup_s * 1000, started_ms + (warmup_s + duration_s) * 1000
+        sampler = ResourceSampler().start()
+        with BatchLogCapture() as captured:
+            running = _start_one_by_one(self.spark, settings, None)
+            try:
+
+                def wait_until(moment_ms: float) -> None:
+                    while (left_s := moment_ms / 1000 - time.time()) > 0:
+                        time.sleep(min(10.0, left_s))
+                        _raise_if_stopped(running)
+                        _progress(
+                            "steady_state",
+                            source="generated",
+                            rate=rate,
+                            elapsed_s=round(time.time() - since / 1000),
+                            of_s=duration_s,
+                            batches=len(captured.batches),
+                        )
+
+                wait_until(since)  # the warm-up: started queries, first batches
+                warmup_batches = len(captured.batches)
+                wait_until(until)
+
+                def wait_caught_up(timeout_s: float) -> None:
+                    deadline = time.monotonic() + timeout_s
+                    totals = _generated_totals(running, until, deadline)
+                    left_s = max(0.0, deadline - time.monotonic())
+                    _wait_caught_up(settings, totals, left_s, running)
+
+                drained_at = self._drained_at(wait_caught_up, duration_s)
+            finally:
+                stop_streams(running)
+        return {
+            "source": "generated",
+            "rate": rate,
+            "achieved_rate": rate,  # admitted on schedule: start + n / rate
+            "duration_s": duration_s,
+            "events": round(rate * duration_s),
+            **_measured(
+                settings,
+                (started_ms, since, until),
+                drained_at,
+                captured.batches[warmup_batches:],
+                buckets,
+                sampler.stop(),
+            ),
+        }
+
+    def _drained_at(
+        self, wait_caught_up: Callable[[float], object], duration_s: float
+    ) -> float | None:
+        """When the streams caught up after the traffic stopped (epoch ms); None when
+        they did not within the size's drain limit (lag not bounded at this rate).
+        `wait_caught_up(timeout_s)` raises TimeoutError when the time runs out."""
+        try:
+            wait_caught_up(self.size.drain_limit_s)
+            return time.time() * 1000
+        except TimeoutError:
+            # let it finish anyway, so the tables are complete for the outside view
+            wait_caught_up(max(300, 3 * duration_s))
+            return None
+
+
+# about how long the three queries take to start one by one
+_GENERATED_LEAD = timedelta(seconds=45)
+
+
+def _generated_totals(running: list, ended_ms: float, deadline: float) -> dict[str, int]:
+    """Each family's count of generated messages, from a trigger that began after the
+    sequence's last produced_at: with no maxOffsetsPerTrigger, a trigger takes all the
+    source offers, so its end offset is the topic's total."""
+    while True:
+        totals = {}
+        for stream in running:
+            progress = stream.query.lastProgress
+            if progress and _began_ms(progress) > ended_ms:
+                end = progress["sources"][0]["endOffset"]
+                end = json.loads(end) if isinstance(end, str) else end
+                totals[stream.family] = sum(int(o) for p in end.values() for o in p.values())
+        if len(totals) == len(running):
+            return totals
+        _raise_if_stopped(running)
+        if time.monotonic() > deadline:
+            raise TimeoutError("a stream has not begun a trigger since the traffic ended")
+        time.sleep(0.25)
+
+
+def _began_ms(progress: dict) -> float:
+    return datetime.fromisoformat(progress["timestamp"].replace("Z", "+00:00")).timestamp() * 1000
+
+
+def _measured(
+    settings: Settings,
+    window_ms: tuple[float, float, float],
+    drained_at: float | None,
+    batches: list[dict],
+    buckets: int,
+    resources: dict[str, Any],
+) -> dict[str, Any]:
+    """A steady-state run's figures: `window_ms` is (warm-up start, measured start,
+    traffic end) in epoch ms; `batches` are the measured part's batch log lines."""
+    warmup_started_ms, since, ended_ms = window_ms
+    lake = settings.resolved_lake_root
+    return {
+        "warmup": latency.outside_view(lake, warmup_started_ms, since),
+        "outside": latency.outside_view(lake, since, ended_ms),
+        "job": job_latency(stream_batches(lake), since, ended_ms + 600_000),
+        "lag_bounded": drained_at is not None,
+        "drain_s": round((drained_at - ended_ms) / 1000, 1) if drained_at else None,
+        "batches": len(batches),
+        "batch_durations_ms": durations_ms(batches),
+        "batch_duration_series": _duration_series(batches, since, buckets),
+        "gold_latency_series": latency.gold_series(lake, since, ended_ms, buckets),
+        "phases_ms": phase_totals(batches),
+        "resources": resources,
+        "files_per_table": files_per_table(lake),
+    }
 
 
 def _retrying(run: Callable[[int], dict], what: str, attempts: int = 5) -> dict:

@@ -7,13 +7,18 @@ real Kafka cluster instead; nothing else in the pipeline knows about Tansu.
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -58,6 +63,30 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _dies_with_this_process() -> Callable[[], None] | None:
+    """A pre-exec hook that has the kernel SIGKILL the broker when its parent dies, so
+    a `kill -9` of the demo or of a test run does not leave Tansu running (in memory
+    only: nothing is lost by killing it). The kernel ties the signal to the *thread*
+    that forked, so it is only asked for from the main thread, which lives as long as
+    the process; elsewhere, and off Linux, the broker is stopped by `stop()` alone."""
+    if not sys.platform.startswith("linux") or threading.current_thread() is not (
+        threading.main_thread()
+    ):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before the fork
+    parent = os.getpid()
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the hook ran
+            os._exit(1)
+
+    return hook
+
+
 class EmbeddedBroker:
     """Start with `with EmbeddedBroker() as broker:`; `broker.bootstrap_servers` to connect."""
 
@@ -87,7 +116,11 @@ class EmbeddedBroker:
         stdout = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._log_file = stdout
         self._process = subprocess.Popen(
-            command, stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_dies_with_this_process(),
         )
         self._wait_until_ready(timeout_s)
         log.info(

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     generated_rate: float = Field(1000.0, ge=0, description="events/s; 0 = all at once")
     generated_events: int | None = Field(None, ge=1, description="None = endless")
     generated_faults: bool = True
+    # the shop's timeline starts this far back, so generated events are never ahead of
+    # their arrival; about 26,000 events make a shop day (30 days: about 780,000 events)
+    generated_history_days: float = Field(30.0, gt=0)
 
     # Outages: how long the streaming job waits out an unreachable broker or lake
     # storage (retrying with backoff) before it stops with a clear error

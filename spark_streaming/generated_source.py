@@ -55,6 +55,7 @@ class GeneratorOptions:
     start: str | None = None  # ISO time of the simulated clock's start
     rows_per_second: float = 1000.0
     max_offsets_per_trigger: int | None = None
+    history_days: float = 30.0  # how far back of `start` the shop's timeline begins
 
     @classmethod
     def parse(cls, options: dict[str, str]) -> GeneratorOptions:
@@ -77,6 +78,7 @@ class GeneratorOptions:
             start=opts.get("starttime") or None,
             rows_per_second=rate,
             max_offsets_per_trigger=int(cap) if cap else None,
+            history_days=float(opts.get("historydays", "30")),
         )
 
     def sequence_key(self) -> tuple[Any, ...]:
@@ -87,10 +89,8 @@ class GeneratorOptions:
             self.faults,
             self.start,
             self.rows_per_second,
+            self.history_days,
         )
-
-
-SIMULATED_HISTORY = timedelta(days=30)
 
 
 def send_times(start: datetime, rate: float) -> Callable[[], datetime]:
@@ -114,7 +114,7 @@ def messages(
     """The global sequence: (topic, key, value, produced_at, simulated time) in
     producer order.
 
-    Event times follow the producer's simulated clock from `start - SIMULATED_HISTORY`
+    Event times follow the producer's simulated clock from `start - historyDays`
     and produced_at follows `send_times`; with a `wall_clock`, event times start at
     `start` and the wall clock stamps produced_at.
     """
@@ -133,9 +133,10 @@ def messages(
     topics: dict[str, Any] = {setting: name for setting, name in options.topic_names if name}
     # against the send schedule the shop's simulated timeline runs far faster, so it is
     # played out of the past: an event stamped after its own arrival is quarantined
-    # as future_event_time, and mock runs up to about a month of shop days stay valid.
+    # as future_event_time. About 26,000 events make a shop day, so the default 30 days
+    # last about 780,000 events; longer runs set historyDays (GENERATED_HISTORY_DAYS).
     # A wall clock (the batch script) sends everything long after the simulated days.
-    clock = SimulatedClock(start if wall_clock else start - SIMULATED_HISTORY)
+    clock = SimulatedClock(start if wall_clock else start - timedelta(days=options.history_days))
     stream = generate_messages(
         Settings.model_construct(**topics),
         seed=options.seed,
@@ -312,19 +313,22 @@ class GeneratedDataSource(DataSource):
         return GeneratedStreamReader(GeneratorOptions.parse(dict(self.options)))
 
 
-def stream_start(settings: Settings) -> str:
+def stream_start(settings: Settings, not_before: datetime | None = None) -> str:
     """When the generated stream began: kept beside the checkpoints, so a restart
-    regenerates the same produced_at values (and bytes) at the same offsets."""
+    regenerates the same produced_at values (and bytes) at the same offsets. A new
+    stream begins now, or at `not_before` when that is later (nothing is admitted
+    before it: the bench starts its queries first and then lets the traffic begin)."""
     root = settings.resolved_checkpoint_root
-    now = datetime.now(UTC).replace(microsecond=0).isoformat()
+    begins = max(datetime.now(UTC), not_before or datetime.now(UTC))
+    start = begins.replace(microsecond=0).isoformat()
     if is_remote(root):
-        return now
+        return start
     marker = Path(root) / "_generated_source_start"
     if marker.exists():
         return marker.read_text().strip()
     marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(now)
-    return now
+    marker.write_text(start)
+    return start
 
 
 def generated_stream_options(settings: Settings, topics: list[str]) -> dict[str, str]:
@@ -334,6 +338,7 @@ def generated_stream_options(settings: Settings, topics: list[str]) -> dict[str,
         "seed": str(settings.producer_seed),
         "rowsPerSecond": str(settings.generated_rate),
         "faults": str(settings.generated_faults).lower(),
+        "historyDays": str(settings.generated_history_days),
         **{f"topic.{fam.name}": settings.topic(fam) for fam in FAMILIES},
     }
     if settings.generated_events:

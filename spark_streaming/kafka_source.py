@@ -388,6 +388,8 @@ def read_range(
                     f"read of {topic}[{partition}] at offset {next_offset}",
                     stalled_s,
                     KafkaBrokerTimeoutError("no records arrived"),
+                    symptom=f"sent no records for {stalled_s:.0f}s although it reported "
+                    f"offsets up to {end}",
                 )
             if stalled_s > patience_s:
                 raise KafkaSourceError(
@@ -404,6 +406,8 @@ def _stall_event(outage: Outage, krange: KafkaRange, next_offset: int, stalled_s
         "kafka_outage",
         target=outage.target,
         during=f"read of {krange.topic}[{krange.partition}] at offset {next_offset}",
+        # the broker reported these offsets: it may be frozen or overloaded, not gone
+        symptom="no_records",
         waited_s=round(stalled_s, 1),
         budget_s=outage.budget_s,
     )

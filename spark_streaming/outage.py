@@ -45,12 +45,18 @@ class Outage:
         pause = min(self.max_backoff_s, self.initial_backoff_s * 2**retry)
         return max(0.0, min(pause, self.budget_s - waited_s))
 
-    def too_long(self, during: str, waited_s: float, error: BaseException) -> OutageTooLongError:
+    def too_long(
+        self, during: str, waited_s: float, error: BaseException, symptom: str = ""
+    ) -> OutageTooLongError:
+        """`symptom` replaces "unreachable for Ns" when the service answers but does not
+        deliver, so the operator looks for an overloaded service, not a network fault."""
+        symptom = symptom or f"unreachable for {waited_s:.0f}s"
         return OutageTooLongError(
-            f"{self.service} at {self.target} unreachable for {waited_s:.0f}s during {during}, "
+            f"{self.service} at {self.target} {symptom} during {during}, "
             f"longer than {self.setting}={self.budget_s:g}s (last error: {first_line(error)}). "
-            f"Check that it is up and reachable, then restart the job: it resumes from its "
-            f"checkpoint with nothing lost or doubled; or raise {self.setting} to wait longer."
+            f"Check that it is up, reachable and not overloaded, then restart the job: it "
+            f"resumes from its checkpoint with nothing lost or doubled; or raise {self.setting} "
+            "to wait longer."
         )
 
 

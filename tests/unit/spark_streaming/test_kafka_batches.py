@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pyarrow as pa
 import pytest
@@ -17,6 +18,7 @@ from spark_streaming.kafka_source import (
     read_range,
     record_batch,
 )
+from spark_streaming.outage import Outage, OutageTooLongError
 from spark_streaming.schemas import KAFKA_SCHEMA
 
 
@@ -121,3 +123,23 @@ def test_a_range_that_cannot_be_read_fully_raises(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(KafkaSourceError, match=r"offsets \[0, 10\) only up to 3"):
         list(read_range(consumer, KafkaRange("sales", 2, 0, 10), 0.05))  # type: ignore[arg-type]
     assert consumer.assigned == []
+
+
+def test_a_broker_that_reports_records_but_sends_none_is_called_stalled_not_unreachable(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(kafka_source, "_POLL_STEP_S", 0.0)
+    monkeypatch.setattr(kafka_source, "_STALL_WARNING_S", 0.01)
+    outage = Outage("kafka", "broker-1:9092", 0.05, "KAFKA_OUTAGE_TOLERANCE")
+    consumer = FakeConsumer([message(o) for o in range(3)], position=3)
+    with (
+        caplog.at_level(logging.WARNING, logger="spark_streaming.kafka_source"),
+        pytest.raises(OutageTooLongError) as raised,
+    ):
+        list(read_range(consumer, KafkaRange("sales", 2, 0, 10), 0.01, outage))  # type: ignore[arg-type]
+    message_text = str(raised.value)
+    assert message_text.startswith("kafka at broker-1:9092 sent no records for 0s although it ")
+    assert "reported offsets up to 10 during read of sales[2] at offset 3" in message_text
+    assert "unreachable" not in message_text and "KAFKA_OUTAGE_TOLERANCE=0.05s" in message_text
+    stalls = [r.getMessage() for r in caplog.records if "event=kafka_outage" in r.getMessage()]
+    assert stalls and all("symptom=no_records" in s for s in stalls)
