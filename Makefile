@@ -3,6 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# where `make install` puts the JVM jars; the Python side reads the same variable
+export JVM_JARS_DIR ?= $(abspath .jvm)
 EVENTS ?= 50000
 # the dashboard reads the warehouse the demo built (the fakesnow emulator's files by default)
 WAREHOUSE_EMULATOR_PATH ?= warehouse_data
@@ -18,7 +20,20 @@ AIRFLOW_PORT ?= 8080
 
 .PHONY: install demo pipeline airflow dashboard browser bench test test-unit test-integration check format clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(JVM_JARS_DIR)/.fetched
+
+# The JVM jars (Spark's Kafka connector, delta-spark, hadoop-aws, Apache Kafka), pinned in
+# jvm/pom.xml and fetched once from Maven Central into .jvm/ (git-ignored); offline after
+$(JVM_JARS_DIR)/.fetched: jvm/pom.xml jvm/spark/pom.xml jvm/kafka/pom.xml
+	@command -v mvn >/dev/null || { echo "error: Maven (mvn) is needed once to fetch the JVM jars into $(JVM_JARS_DIR): install Maven 3.8+ (e.g. apt-get install maven), then run make again"; exit 1; }
+	@command -v java >/dev/null || { echo "error: Java 17+ is needed (Spark and the local Kafka broker run on it): install a JDK 17, then run make again"; exit 1; }
+	@echo "Fetching the JVM jars into $(JVM_JARS_DIR) (once; about 700 MB, mostly the AWS SDK for s3a://)..."
+	@rm -rf $(JVM_JARS_DIR)/spark $(JVM_JARS_DIR)/s3a $(JVM_JARS_DIR)/kafka
+	@mkdir -p $(JVM_JARS_DIR)
+	@mvn -B -Dstyle.color=never -f jvm/pom.xml package -Djvm.dir=$(JVM_JARS_DIR) \
+		> $(JVM_JARS_DIR)/maven.log 2>&1 || { grep -E "ERROR|BUILD" $(JVM_JARS_DIR)/maven.log | head -20; \
+		echo "error: Maven could not fetch the JVM jars (full log: $(JVM_JARS_DIR)/maven.log)"; exit 1; }
+	@touch $@
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -102,7 +102,7 @@ class Bench:
 
     @contextmanager
     def running(self) -> Iterator[Bench]:
-        from mock.embedded_broker import EmbeddedBroker
+        from mock.kafka_broker import LocalKafka
 
         # on a shared, loaded machine Python workers can take longer than the default
         # 15 s to connect back to the JVM; a bench run must not die of that
@@ -110,7 +110,7 @@ class Bench:
             "PYSPARK_SUBMIT_ARGS",
             "--conf spark.python.authenticate.socketTimeout=120s pyspark-shell",
         )
-        with EmbeddedBroker(log_path=self.work_dir / "broker.log") as broker:
+        with LocalKafka(log_path=self.work_dir / "broker.log") as broker:
             self.broker = broker
             try:
                 yield self

@@ -62,8 +62,11 @@ def _translators() -> list[tuple[type[BaseException], Any]]:
         found.append((ValidationError, _invalid_setting))
     except ImportError:  # pragma: no cover - pydantic is a core dependency
         pass
+    from retail_lakehouse.jvm import JarsMissingError
+
+    found.append((JarsMissingError, _jars_missing))
     try:
-        from mock.embedded_broker import BrokerUnavailableError
+        from mock.kafka_broker import BrokerUnavailableError
 
         found.append((BrokerUnavailableError, _broker_missing))
     except ImportError:  # pragma: no cover
@@ -103,13 +106,18 @@ def _invalid_setting(exc: Any) -> ActionableError:
 
 def _broker_missing(exc: BaseException) -> ActionableError:
     text = str(exc)
-    what, _, todo = text.partition(": ")
-    if "not ready" in text or "exited" in text:
+    if "did not answer" in text or "exited" in text:
         return ActionableError(
-            f"the embedded broker did not start ({text})",
-            "see the broker log (outputs/broker.log for the demo), or set KAFKA_BOOTSTRAP_SERVERS",
+            f"the local Kafka broker did not start ({text})",
+            "read its log (outputs/broker.log for the demo), or set KAFKA_BOOTSTRAP_SERVERS",
         )
+    what, _, todo = text.partition(": ")
     return ActionableError(what, todo or "set KAFKA_BOOTSTRAP_SERVERS to a running Kafka cluster")
+
+
+def _jars_missing(exc: BaseException) -> ActionableError:
+    what, _, todo = str(exc).partition(": ")
+    return ActionableError(what, todo)
 
 
 def _not_writable(exc: OSError) -> ActionableError:

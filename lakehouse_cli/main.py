@@ -91,11 +91,14 @@ def demo(
 @app.command()
 def broker(
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 = a free one.")] = 0,
+    data_dir: Annotated[
+        Path, typer.Option(help="Kafka's log directory, kept across restarts.")
+    ] = Path("kafka_data"),
 ) -> None:
-    """Start the embedded Kafka-protocol broker alone, until Ctrl-C."""
-    from mock.embedded_broker import run_until_interrupted
+    """Start a local single-node Apache Kafka broker (KRaft), until Ctrl-C."""
+    from mock.kafka_broker import run_until_interrupted
 
-    run_until_interrupted(port or None)
+    run_until_interrupted(port or None, data_dir)
 
 
 @app.command()

@@ -44,7 +44,7 @@ def run_demo(
     start: datetime | None = None,
     warehouse: bool = True,
 ) -> dict[str, Any]:
-    from mock.embedded_broker import EmbeddedBroker
+    from mock.kafka_broker import LocalKafka
     from mock.summary import render, summarize_lake, warehouse_lines, write_outputs
     from producer.faults import FaultConfig
     from producer.run import run_producer
@@ -56,7 +56,7 @@ def run_demo(
     with ExitStack() as stack:
         if not settings.kafka_bootstrap_servers:
             outputs.mkdir(parents=True, exist_ok=True)
-            broker = stack.enter_context(EmbeddedBroker(log_path=outputs / "broker.log"))
+            broker = stack.enter_context(LocalKafka(log_path=outputs / "broker.log"))
             settings = settings.model_copy(
                 update={"kafka_bootstrap_servers": broker.bootstrap_servers}
             )

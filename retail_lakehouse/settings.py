@@ -21,7 +21,7 @@ from retail_lakehouse.durations import duration_seconds
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
-    # Kafka. Unset bootstrap servers means "start the embedded broker" for the demo.
+    # Kafka. Unset bootstrap servers means "start a local broker" for the demo.
     kafka_bootstrap_servers: str | None = None
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
@@ -47,15 +47,25 @@ class Settings(BaseSettings):
     # Spark
     spark_master: str = "local[*]"
     spark_driver_memory: str = "2g"
-    # `generated`: no Kafka at all, the seeded producer feeds Spark (mock/run_mock_stream.py)
-    kafka_source: Literal["auto", "kafka", "python", "generated"] = "auto"
+    # `kafka`: Spark's own Kafka connector; `generated`: no Kafka at all, the seeded
+    # producer feeds Spark (mock/run_mock_stream.py)
+    kafka_source: Literal["kafka", "generated"] = "kafka"
     delta_writer: Literal["auto", "delta-rs", "delta-spark"] = "auto"
     checkpoint_root: str | None = None
     trigger_interval: str = "1 second"
     watermark_delay: str = "2 minutes"
     window_duration: str = "1 minute"
-    starting_offsets: Literal["earliest", "latest"] = "earliest"
+    # where a new checkpoint starts reading: earliest, latest, or Spark's JSON map of
+    # offsets; a lake that already holds batches of the pipeline overrides it (it
+    # resumes from the offsets it recorded, so a lost checkpoint doubles nothing)
+    starting_offsets: str = "earliest"
     max_offsets_per_trigger: int | None = Field(None, ge=1)
+    # Spark's minPartitions: split Kafka partitions into more tasks on a cluster
+    kafka_min_partitions: int | None = Field(None, ge=1)
+    # any other option of Spark's kafka source or `kafka.*` client property, as JSON:
+    # KAFKA_OPTIONS='{"kafka.ssl.truststore.location": "/etc/kafka/truststore.jks"}'.
+    # Values are secrets (a JAAS config can hold a password): never logged or shown
+    kafka_options: dict[str, SecretStr] = Field(default_factory=dict)
     # Shuffle partitions. Unset: 2 for a local master (a micro-batch of a few thousand
     # rows pays per task, not per row), Spark's or spark-submit's own value on a cluster.
     spark_shuffle_partitions: int | None = Field(None, ge=1)
@@ -89,9 +99,8 @@ class Settings(BaseSettings):
     # a message not acknowledged within this long is reported as a delivery failure
     producer_delivery_timeout: str = "5 minutes"
     # how long the producer gathers records into one batch per partition (librdkafka
-    # linger.ms): 50 ms adds at most 50 ms of latency and makes the batches several
-    # times larger, which keeps the embedded broker's fetches cheap (see README, Speed)
-    producer_linger_ms: int = Field(50, ge=0, le=60_000)
+    # linger.ms, whose default is 5): latency added to every event, for larger batches
+    producer_linger_ms: int = Field(5, ge=0, le=60_000)
 
     # Orchestration: the Airflow DAG, `lakehouse pipeline` and the demo's warehouse half.
     # In DAG tasks an Airflow connection with this id, when defined, overrides SNOWFLAKE_*.
@@ -124,6 +133,16 @@ class Settings(BaseSettings):
     loader_chunk_rows: int = Field(100_000, ge=1)
     # where dbt writes its target/ and logs/ (default: git-ignored folders inside dbt/)
     dbt_artifacts_path: str | None = None
+
+    @field_validator("starting_offsets")
+    @classmethod
+    def _known_starting_offsets(cls, value: str) -> str:
+        if value not in ("earliest", "latest") and not value.lstrip().startswith("{"):
+            raise ValueError(
+                "STARTING_OFFSETS is earliest, latest or a JSON map such as "
+                '{"topic": {"0": 42, "1": -2}} (-2 = earliest, -1 = latest)'
+            )
+        return value
 
     @field_validator("kafka_outage_tolerance", "lake_outage_tolerance", "producer_delivery_timeout")
     @classmethod
@@ -164,7 +183,7 @@ class Settings(BaseSettings):
         if not self.kafka_bootstrap_servers:
             raise ValueError(
                 "KAFKA_BOOTSTRAP_SERVERS is not set: point it at your Kafka cluster, "
-                "or run `lakehouse demo`, which starts an embedded broker."
+                "or start a local one with `lakehouse broker` (`lakehouse demo` starts its own)."
             )
         config = {
             "bootstrap.servers": self.kafka_bootstrap_servers,

@@ -1,14 +1,19 @@
 """Delta tables written by delta-spark, for clusters that carry the Delta jars.
 
-Appends use the DataFrame writer's idempotent options (txnAppId, txnVersion); merges
-use the idempotent-DML session settings, set on the batch's own session (each
-streaming query runs on a clone of the session, so queries do not see each other's).
-Checks and reads go through delta-rs on the same table, which needs no Spark job.
+Appends use the DataFrame writer's idempotent options (txnAppId, txnVersion). Merges
+have no such options, only the idempotent-DML session settings, which Delta reads
+twice: when the command starts and again when it commits. A batch merges several gold
+tables at once, so each table merges on a session of its own: with one shared session,
+the first merge to finish cleared the settings while another was still writing, and
+that one committed without its transaction (a replay after a crash then added its
+increment a second time). Checks and reads go through delta-rs on the same table,
+which needs no Spark job.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -41,6 +46,9 @@ class DeltaSparkWriter:
         self.spark = spark
         self.settings = settings
         self.reader = DeltaRsWriter(settings)
+        # one session per merged table: SQL settings are per session, the rest shared
+        self._merge_sessions: dict[str, SparkSession] = {}
+        self._sessions_lock = threading.Lock()
 
     def path(self, spec: TableSpec) -> str:
         return spark_uri(lake.uri(self.settings, spec))
@@ -79,7 +87,7 @@ class DeltaSparkWriter:
 
         if self._skip(spec, df, txn):
             return False
-        session = df.sparkSession
+        session = self._merge_session(spec)
         path = self.path(spec)
         if not DeltaTable.isDeltaTable(session, path):
             # an empty table first, so the first batch goes through the same merge
@@ -98,6 +106,16 @@ class DeltaSparkWriter:
                 .execute()
             )
         return True
+
+    def _merge_session(self, spec: TableSpec) -> SparkSession:
+        """The session `spec` is merged on; merges of one table never overlap (a batch
+        merges each table once and batches run one after another)."""
+        with self._sessions_lock:
+            session = self._merge_sessions.get(spec.qualified_name)
+            if session is None:
+                session = self.spark.newSession()
+                self._merge_sessions[spec.qualified_name] = session
+            return session
 
     def compact(self, spec: TableSpec, *, retention_hours: int = RETENTION_HOURS) -> dict[str, Any]:
         """OPTIMIZE then VACUUM through Spark."""
@@ -128,7 +146,8 @@ class DeltaSparkWriter:
 
 @contextmanager
 def idempotent_dml(session: SparkSession, txn: BatchTxn) -> Iterator[None]:
-    """Tag the DML run inside with the txn; cleared after so later DML is not skipped."""
+    """Tag the DML run inside with the txn; cleared after so later DML is not skipped.
+    `session` must be used by this DML alone until it returns (see the module doc)."""
     session.conf.set(TXN_APP_ID_CONF, txn.app_id)
     session.conf.set(TXN_VERSION_CONF, str(txn.version))
     try:

@@ -122,12 +122,14 @@ class DeltaSparkUnavailable(RuntimeError):
 
 
 def make_lake_writer(spark: SparkSession, settings: Settings) -> LakeWriter:
-    """The writer DELTA_WRITER asks for; "auto" takes delta-spark only when usable."""
+    """The writer DELTA_WRITER asks for. "auto": delta-spark under spark-submit when the
+    session can write Delta (what a cluster uses), delta-rs otherwise (README, Speed)."""
     from spark_streaming.delta_rs_writer import DeltaRsWriter
     from spark_streaming.delta_spark_writer import DeltaSparkWriter
+    from spark_streaming.session import launched_by_spark_submit
 
     choice = settings.delta_writer
-    if choice == "delta-rs":
+    if choice == "delta-rs" or (choice == "auto" and not launched_by_spark_submit()):
         return DeltaRsWriter(settings)
     missing = missing_delta_spark_pieces(spark)
     if not missing:

@@ -1,22 +1,26 @@
-"""Riding out outages: retry a call with exponential backoff inside a time budget.
+"""Riding out outages: brokers restart, object stores answer 503 or time out for a while.
 
-Brokers restart, object stores answer 503 or time out for a while. The Kafka source and
-the lake writer both wrap their calls in `ride_out`: transient errors are retried with
+The lake writer wraps its calls in `ride_out`: transient errors are retried with
 growing pauses, with one warning per retry naming the service and how long it has been
-waiting, until the budget (KAFKA_OUTAGE_TOLERANCE, LAKE_OUTAGE_TOLERANCE) runs out.
-Then `OutageTooLongError` carries one line saying what happened and what to do.
+waiting, until LAKE_OUTAGE_TOLERANCE runs out. Spark's Kafka connector retries by
+itself: `jvm_kafka_outage_options` turns KAFKA_OUTAGE_TOLERANCE into its retry and
+timeout options, and `kafka_outage_reason` reads the timeout it gives up with. Either
+way, one line (`OutageTooLongError`) says what happened and what to do.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from retail_lakehouse.durations import duration_seconds
 from retail_lakehouse.logs import kv
+from retail_lakehouse.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -134,3 +138,28 @@ def jvm_kafka_outage_options(budget_s: float) -> dict[str, str]:
         # Spark's default is 120 s; a longer outage must not fail a running read sooner
         "kafkaConsumer.pollTimeoutMs": str(max(120_000, int(budget_s * 1000))),
     }
+
+
+# what Spark's Kafka connector fails with once its retries and timeouts are spent
+_KAFKA_GAVE_UP = re.compile(
+    r"(org\.apache\.kafka\.common\.errors\.TimeoutException: [^\n]*"
+    r"|Timed out waiting for a node assignment[^\n]*"
+    r"|Failed to get records for [^\n]* after polling for \d+[^\n]*)"
+)
+
+
+def kafka_outage_reason(error_text: str, settings: Settings) -> str | None:
+    """The one line for a query the Kafka connector stopped after waiting out
+    KAFKA_OUTAGE_TOLERANCE; None when the error is no Kafka timeout."""
+    match = _KAFKA_GAVE_UP.search(error_text)
+    if match is None:
+        return None
+    budget_s = duration_seconds(settings.kafka_outage_tolerance)
+    outage = Outage(
+        "kafka",
+        settings.kafka_bootstrap_servers or "?",
+        budget_s,
+        "KAFKA_OUTAGE_TOLERANCE",
+    )
+    cause = RuntimeError(match.group(1).strip())
+    return str(outage.too_long("reading the stream", budget_s, cause))

@@ -69,7 +69,7 @@ def _total_jobs(spark: Any) -> int:
 
 
 def profile(events: int, rate: float, families: list[str], trigger: str | None) -> dict[str, Any]:
-    from mock.embedded_broker import EmbeddedBroker
+    from mock.kafka_broker import LocalKafka
     from producer.faults import FaultConfig
     from producer.run import run_producer
     from producer.topics import ensure_topics
@@ -79,7 +79,7 @@ def profile(events: int, rate: float, families: list[str], trigger: str | None) 
 
     memory = PeakMemory()
     memory.start()
-    with tempfile.TemporaryDirectory(prefix="profile-lake-") as tmp, EmbeddedBroker() as broker:
+    with tempfile.TemporaryDirectory(prefix="profile-lake-") as tmp, LocalKafka() as broker:
         settings = Settings(
             kafka_bootstrap_servers=broker.bootstrap_servers,
             lake_root=str(Path(tmp) / "lake"),

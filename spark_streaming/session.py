@@ -7,13 +7,16 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from retail_lakehouse.settings import Settings
+from retail_lakehouse import jvm
+from retail_lakehouse.settings import Settings, is_remote
 from spark_streaming.delta_spark_writer import s3a_options
+from spark_streaming.lake_writer import DELTA_CATALOG, DELTA_EXTENSION
 
 
 def build_session(settings: Settings, app_name: str = "retail-lakehouse") -> SparkSession:
-    """A session for local runs or spark-submit; spark-submit's own --master wins."""
-    # Python workers must run the interpreter that has pyarrow and confluent-kafka
+    """A session for local runs or spark-submit; spark-submit's own --master, --jars
+    and --conf win."""
+    # Python workers must run the interpreter that has the project's dependencies
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = (
@@ -30,14 +33,31 @@ def build_session(settings: Settings, app_name: str = "retail-lakehouse") -> Spa
         # call (several JVM round trips each): a second or more per micro-batch
         .config("spark.python.sql.dataFrameDebugging.enabled", "false")
     )
-    # s3a settings matter only on clusters that write the lake through Spark (delta-spark)
-    for key, value in s3a_options(settings).items():
-        builder = builder.config(key, value)
-    for key, value in cluster_options(settings, local=not launched_by_spark_submit()).items():
+    local = not launched_by_spark_submit()
+    options = s3a_options(settings) | cluster_options(settings, local=local)
+    if local:
+        options |= local_jvm_options(s3a=needs_s3a(settings))
+    for key, value in options.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     return session
+
+
+def needs_s3a(settings: Settings) -> bool:
+    """Whether Spark itself reaches S3: the lake written by delta-spark, or checkpoints."""
+    return is_remote(settings.resolved_lake_root) or is_remote(settings.resolved_checkpoint_root)
+
+
+def local_jvm_options(*, s3a: bool) -> dict[str, str]:
+    """What spark-submit's --jars and --conf give a cluster job, for a session started
+    from Python: the jars `make install` fetched (Kafka connector, delta-spark, and
+    hadoop-aws when `s3a`) and delta-spark's SQL extension and catalog."""
+    return {
+        "spark.jars": ",".join(jvm.spark_jars(s3a=s3a)),
+        "spark.sql.extensions": DELTA_EXTENSION,
+        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+    }
 
 
 LOCAL_SHUFFLE_PARTITIONS = 2

@@ -1,43 +1,47 @@
-"""The Kafka stream a job reads: Spark's built-in `kafka` source when its JVM connector
-is on the classpath (a cluster), the Python source otherwise (a laptop, CI).
+"""The Kafka stream a job reads: Spark's own `kafka` source (its JVM connector), locally
+and under spark-submit alike; or, in mock mode (KAFKA_SOURCE=generated), the seeded
+producer inside Spark with no broker at all.
 
-Both get the same options, so a query's output and checkpoint offsets look the same.
+Every option a user expects of Spark's connector comes from settings: startingOffsets,
+maxOffsetsPerTrigger, failOnDataLoss, minPartitions, the outage budget, and any other
+option or `kafka.*` client property through KAFKA_OPTIONS (security protocol, SASL...).
+Option values can hold secrets (a JAAS config), so only option names are ever logged.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Literal
 
 from pyspark.sql import DataFrame, SparkSession
 
 from retail_lakehouse.durations import duration_seconds
+from retail_lakehouse.jvm import FETCH_COMMAND
 from retail_lakehouse.logs import kv
 from retail_lakehouse.settings import Settings
-from spark_streaming.kafka_source import SOURCE_NAME, KafkaDataSource
 from spark_streaming.outage import jvm_kafka_outage_options
 
 log = logging.getLogger(__name__)
 
 KAFKA_PROVIDER_CLASS = "org.apache.spark.sql.kafka010.KafkaSourceProvider"
-KafkaSourceName = Literal["kafka", "python", "generated"]
 _LOGIN_MODULES = {
     "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
     "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
     "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
 }
+# what the query itself decides: which topics it reads
+_RESERVED_OPTIONS = ("subscribe", "subscribePattern", "assign")
 
 
 class KafkaConnectorMissingError(RuntimeError):
-    """KAFKA_SOURCE=kafka, but Spark cannot load its Kafka connector."""
+    """Spark cannot load its Kafka connector: the jars were not fetched or not passed."""
 
 
 def jvm_has_class(spark: SparkSession, class_name: str) -> bool:
     """Whether the driver JVM can load a class, with the loader Spark uses for sources."""
     jvm = getattr(spark, "_jvm", None)  # Spark Connect sessions have no py4j gateway
     if jvm is None:
-        return False
+        return True  # a Connect server resolves sources itself
     try:
         loader = jvm.org.apache.spark.util.Utils.getContextOrSparkClassLoader()
         jvm.java.lang.Class.forName(class_name, False, loader)
@@ -46,20 +50,14 @@ def jvm_has_class(spark: SparkSession, class_name: str) -> bool:
     return True
 
 
-def kafka_source_name(spark: SparkSession, settings: Settings) -> KafkaSourceName:
-    """`kafka` (JVM connector) or `python` (confluent-kafka), from KAFKA_SOURCE."""
-    if settings.kafka_source == "python":
-        return "python"
-    if settings.kafka_source == "generated":
-        return "generated"
-    available = jvm_has_class(spark, KAFKA_PROVIDER_CLASS)
-    if settings.kafka_source == "kafka" and not available:
+def require_kafka_connector(spark: SparkSession) -> None:
+    if not jvm_has_class(spark, KAFKA_PROVIDER_CLASS):
         raise KafkaConnectorMissingError(
-            "KAFKA_SOURCE=kafka but Spark's Kafka connector is not on the classpath. Start "
-            f"Spark with --packages org.apache.spark:spark-sql-kafka-0-10_2.13:{spark.version} "
-            "(or set spark.jars.packages), or set KAFKA_SOURCE=auto to use the Python source."
+            "Spark's Kafka connector is not on the classpath: locally, run "
+            f"`{FETCH_COMMAND}` (it fetches the jars into .jvm/); under spark-submit pass "
+            f"--packages org.apache.spark:spark-sql-kafka-0-10_2.13:{spark.version} or "
+            "--jars with the files in .jvm/spark (README, Running on a cluster)"
         )
-    return "kafka" if available else "python"
 
 
 def java_client_config(config: Mapping[str, str]) -> dict[str, str]:
@@ -80,45 +78,55 @@ def _jaas_quote(value: str) -> str:
 
 
 def kafka_stream_options(
-    settings: Settings, topics: list[str], source: KafkaSourceName
+    settings: Settings, topics: list[str], starting_offsets: str | None = None
 ) -> dict[str, str]:
-    """The reader options both sources take."""
-    client = settings.kafka_client_config()
-    if source == "kafka":
-        client = java_client_config(client)
+    """Options of Spark's kafka source. `starting_offsets` (a JSON map of offsets)
+    replaces STARTING_OFFSETS when the lake says where a new checkpoint must begin."""
+    client = java_client_config(settings.kafka_client_config())
     options = {f"kafka.{key}": value for key, value in client.items()}
     options |= {
         "subscribe": ",".join(topics),
-        "startingOffsets": settings.starting_offsets,
+        "startingOffsets": starting_offsets or settings.starting_offsets,
         # lost offsets (expired retention, a recreated topic) stop the query loudly
         # unless KAFKA_FAIL_ON_DATA_LOSS=false allows skipping them
         "failOnDataLoss": "true" if settings.kafka_fail_on_data_loss else "false",
+        # a broker outage is waited out for about KAFKA_OUTAGE_TOLERANCE
+        **jvm_kafka_outage_options(duration_seconds(settings.kafka_outage_tolerance)),
     }
     if settings.max_offsets_per_trigger:
         options["maxOffsetsPerTrigger"] = str(settings.max_offsets_per_trigger)
-    # both sources wait out a broker outage for KAFKA_OUTAGE_TOLERANCE
-    if source == "kafka":
-        options |= jvm_kafka_outage_options(duration_seconds(settings.kafka_outage_tolerance))
-    else:
-        options["outageTolerance"] = settings.kafka_outage_tolerance
+    if settings.kafka_min_partitions:
+        options["minPartitions"] = str(settings.kafka_min_partitions)
+    for key, value in settings.kafka_options.items():
+        if key in _RESERVED_OPTIONS:
+            raise ValueError(f"KAFKA_OPTIONS may not set {key!r}: the topics come from TOPIC_*")
+        options[key] = value.get_secret_value()
     return options
 
 
-def read_kafka_stream(spark: SparkSession, settings: Settings, topics: list[str]) -> DataFrame:
+def read_kafka_stream(
+    spark: SparkSession,
+    settings: Settings,
+    topics: list[str],
+    starting_offsets: str | None = None,
+) -> DataFrame:
     """A streaming DataFrame with Spark's kafka schema (key, value, topic, partition,
     offset, timestamp, timestampType) over `topics`."""
-    source = kafka_source_name(spark, settings)
-    if source == "generated":  # mock mode: the seeded producer, no broker
+    if settings.kafka_source == "generated":  # mock mode: the seeded producer, no broker
         from spark_streaming.generated_source import read_generated_stream
 
-        log.info(kv("kafka_source", source=source, topics=",".join(topics)))
+        log.info(kv("kafka_source", source="generated", topics=",".join(topics)))
         return read_generated_stream(spark, settings, topics)
-    if source == "python":
-        spark.dataSource.register(KafkaDataSource)
-    log.info(kv("kafka_source", source=source, topics=",".join(topics)))
-    options = kafka_stream_options(settings, topics, source)
-    return (
-        spark.readStream.format("kafka" if source == "kafka" else SOURCE_NAME)
-        .options(**options)
-        .load()
+    require_kafka_connector(spark)
+    options = kafka_stream_options(settings, topics, starting_offsets)
+    log.info(
+        kv(
+            "kafka_source",
+            source="kafka",
+            topics=",".join(topics),
+            starting_offsets=options["startingOffsets"],
+            # names only: values may carry credentials
+            options=",".join(sorted(k for k in options if k not in ("subscribe",))),
+        )
     )
+    return spark.readStream.format("kafka").options(**options).load()

@@ -24,7 +24,7 @@ from spark_streaming.family_plans import plan_for
 from spark_streaming.lake_writer import LakeWriter, make_lake_writer
 from spark_streaming.progress import log_progress_of
 from spark_streaming.resilient_writer import with_outage_retries
-from spark_streaming.sources import kafka_source_name, read_kafka_stream
+from spark_streaming.sources import read_kafka_stream
 from spark_streaming.supervision import (
     StreamFailedError,
     failure_reason,
@@ -41,6 +41,7 @@ class RunningStream:
     family: str
     query: StreamingQuery
     processor: FamilyBatchProcessor
+    settings: Settings
 
 
 def start_streams(
@@ -56,7 +57,7 @@ def start_streams(
     log.info(
         kv(
             "streams_starting",
-            source=kafka_source_name(spark, settings),
+            source=settings.kafka_source,
             lake_root=settings.resolved_lake_root,
             checkpoints=settings.resolved_checkpoint_root,
             trigger=settings.trigger_interval,
@@ -69,7 +70,7 @@ def start_streams(
         processor = FamilyBatchProcessor(plan, settings, writer, spark)
         query = start_when_ready(partial(_start_query, spark, settings, processor))
         processor.bind(str(query.id))
-        running.append(RunningStream(name, query, processor))
+        running.append(RunningStream(name, query, processor, settings))
     return running
 
 
@@ -116,7 +117,8 @@ def await_streams(
                     error = stream.query.exception()
                     if error is not None:
                         others = [s.family for s in running if s is not stream]
-                        failure = StreamFailedError(stream.family, failure_reason(error), others)
+                        reason = failure_reason(error, stream.settings)
+                        failure = StreamFailedError(stream.family, reason, others)
                         log.error(kv("stream_failed", family=stream.family, stopping=others))
                         raise failure from None
                     return

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from retail_lakehouse.logs import kv
+from retail_lakehouse.settings import Settings
+from spark_streaming.outage import kafka_outage_reason
 
 if TYPE_CHECKING:
     from pyspark.sql.streaming import StreamingQuery
@@ -38,13 +40,17 @@ class StreamFailedError(RuntimeError):
         super().__init__(f"{family} stream failed: {reason}{others}")
 
 
-def failure_reason(error: BaseException | object) -> str:
+def failure_reason(error: BaseException | object, settings: Settings | None = None) -> str:
     """The most telling line of a query's error: an outage's own message if there is
-    one, else the innermost Python error line, else the first line."""
+    one (a lake outage from the writer, a Kafka timeout from the connector), else the
+    innermost Python error line, else the first line."""
     text = str(getattr(error, "desc", None) or error)
     outage = _OUTAGE_LINE.findall(text)
     if outage:
         return str(outage[-1]).strip()
+    kafka_gone = kafka_outage_reason(text, settings) if settings is not None else None
+    if kafka_gone:
+        return kafka_gone
     python_errors = _PYTHON_ERROR_LINE.findall(text)
     if python_errors:
         qualified, builtin, message = python_errors[-1]

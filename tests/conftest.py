@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import pytest
 from pyspark.sql import SparkSession
 
+from spark_streaming.session import local_jvm_options
+
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
@@ -23,6 +25,8 @@ def spark() -> Iterator[SparkSession]:
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.driver.memory", "2g")
+        # the connector, delta-spark and hadoop-aws, as every streaming test needs them
+        .config(map=local_jvm_options(s3a=True))
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")

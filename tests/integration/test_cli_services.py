@@ -16,7 +16,7 @@ import pytest
 from cli_runner import LAKEHOUSE, assert_two_line_error, clean_env, lakehouse
 from confluent_kafka.admin import AdminClient
 
-from mock.embedded_broker import EmbeddedBroker
+from mock.kafka_broker import LocalKafka
 
 pytestmark = pytest.mark.integration
 
@@ -49,13 +49,13 @@ def test_broker_command_serves_until_interrupted(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def broker() -> Iterator[EmbeddedBroker]:
-    with EmbeddedBroker() as running:
+def broker() -> Iterator[LocalKafka]:
+    with LocalKafka() as running:
         yield running
 
 
 def test_stream_on_a_missing_topic_says_how_to_create_it(
-    tmp_path: Path, broker: EmbeddedBroker
+    tmp_path: Path, broker: LocalKafka
 ) -> None:
     out = lakehouse("stream", cwd=tmp_path, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
                     TOPIC_SALES="no.such.topic", LAKE_ROOT=str(tmp_path / "lake"))  # fmt: skip

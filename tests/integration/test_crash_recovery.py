@@ -24,7 +24,7 @@ from lakehouse_expectations import (
     unique_valid_events,
 )
 
-from mock.embedded_broker import EmbeddedBroker
+from mock.kafka_broker import LocalKafka
 from producer.catalog import build_catalog
 from producer.clock import RealtimeClock, SimulatedClock
 from producer.faults import FaultConfig
@@ -155,7 +155,7 @@ BATCHES = 5
 def test_restart_after_a_crash_between_delta_and_spark_commits(
     spark, family, crash_after, watermark, clock, tmp_path
 ):
-    with EmbeddedBroker() as broker:
+    with LocalKafka() as broker:
         settings = Settings(
             kafka_bootstrap_servers=broker.bootstrap_servers,
             lake_root=str(tmp_path / "lake"),

@@ -11,8 +11,8 @@ import time
 import psutil
 
 STARTS_A_BROKER = """
-from mock.embedded_broker import EmbeddedBroker
-broker = EmbeddedBroker().start()
+from mock.kafka_broker import LocalKafka
+broker = LocalKafka().start()
 print(broker._process.pid, flush=True)
 import time
 time.sleep(600)

@@ -36,7 +36,7 @@ from lakehouse_expectations import (
 )
 from moto.server import ThreadedMotoServer
 
-from mock.embedded_broker import EmbeddedBroker, free_port
+from mock.kafka_broker import LocalKafka, free_port
 from producer.catalog import build_catalog
 from producer.clock import SimulatedClock
 from producer.faults import FaultConfig
@@ -62,7 +62,7 @@ FAULTS = FaultConfig(duplicate_rate=0.03, malformed_rate=0.03)
 FAMILY = "sales"
 
 
-def drill_settings(root: Path, broker: EmbeddedBroker, name: str, **overrides) -> Settings:
+def drill_settings(root: Path, broker: LocalKafka, name: str, **overrides) -> Settings:
     values: dict[str, object] = {
         "kafka_bootstrap_servers": broker.bootstrap_servers,
         "lake_root": str(root / "lake"),
@@ -196,14 +196,14 @@ def assert_lake_matches(spark, settings: Settings, sent: list[OutboundMessage]) 
     assert len(keys) == len(set(keys)), "a micro-batch was recorded twice"
 
 
-def broker_pid(broker: EmbeddedBroker) -> int:
+def broker_pid(broker: LocalKafka) -> int:
     process = broker._process  # the test freezes the very process the fixture started
     assert process is not None
     return process.pid
 
 
 def test_the_job_rides_out_a_frozen_broker(spark, tmp_path):
-    with EmbeddedBroker() as broker:
+    with LocalKafka() as broker:
         settings = drill_settings(tmp_path, broker, "freeze")
         pid = broker_pid(broker)
         sent = run_through_outage(
@@ -247,7 +247,7 @@ def test_the_job_rides_out_an_s3_outage(spark, tmp_path):
             aws_secret_access_key="testing",
             region_name="us-east-1",
         ).create_bucket(Bucket="outage-lake")
-        with EmbeddedBroker() as broker:
+        with LocalKafka() as broker:
             settings = drill_settings(
                 tmp_path,
                 broker,
@@ -288,7 +288,7 @@ def run_job(settings: Settings, log_path: Path, *extra: str) -> subprocess.Popen
 
 
 def test_a_broker_away_past_the_budget_stops_the_job_and_a_restart_resumes(spark, tmp_path):
-    with EmbeddedBroker() as broker:
+    with LocalKafka() as broker:
         settings = drill_settings(tmp_path, broker, "away", kafka_outage_tolerance="8 seconds")
         messages = prepare(settings, seed=23)
         first = [next(messages) for _ in range(1500)]

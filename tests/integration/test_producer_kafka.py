@@ -13,7 +13,7 @@ import pytest
 from deltalake import DeltaTable
 from kafka import KafkaConsumer, TopicPartition
 
-from mock.embedded_broker import EmbeddedBroker
+from mock.kafka_broker import LocalKafka
 from producer.__main__ import main
 from producer.clock import SimulatedClock
 from producer.faults import FaultConfig
@@ -32,7 +32,7 @@ NOISY = FaultConfig(duplicate_rate=0.03, out_of_order_rate=0.03, late_rate=0.01,
 
 @pytest.fixture(scope="module")
 def broker():
-    with EmbeddedBroker() as running:
+    with LocalKafka() as running:
         yield running
 
 

@@ -16,7 +16,7 @@ from lakehouse_expectations import (
     wait_until,
 )
 
-from mock.embedded_broker import EmbeddedBroker
+from mock.kafka_broker import LocalKafka
 from mock.summary import summarize_lake
 from producer.catalog import build_catalog
 from producer.clock import SimulatedClock
@@ -36,7 +36,7 @@ BUCKET = "retail-lake-e2e"
 
 def test_sales_stream_writes_its_lake_to_s3(spark, s3_lake, tmp_path):
     lake_settings = s3_lake(BUCKET)
-    with EmbeddedBroker() as broker:
+    with LocalKafka() as broker:
         settings = lake_settings.model_copy(
             update={
                 "kafka_bootstrap_servers": broker.bootstrap_servers,

@@ -31,7 +31,7 @@ from lakehouse_expectations import (
 )
 from stream_starts import start_all
 
-from mock.embedded_broker import EmbeddedBroker
+from mock.kafka_broker import LocalKafka
 from producer.catalog import build_catalog
 from producer.clock import SimulatedClock
 from producer.faults import FaultConfig
@@ -63,11 +63,11 @@ RUNS = {
 
 @pytest.fixture(scope="module")
 def broker():
-    with EmbeddedBroker() as running:
+    with LocalKafka() as running:
         yield running
 
 
-def make_settings(broker: EmbeddedBroker, root, name: str, **overrides) -> Settings:
+def make_settings(broker: LocalKafka, root, name: str, **overrides) -> Settings:
     values = {
         "kafka_bootstrap_servers": broker.bootstrap_servers,
         "lake_root": str(root / "lake"),

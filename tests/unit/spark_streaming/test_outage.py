@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import logging
-import pickle
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException
 
 from retail_lakehouse.durations import duration_seconds
 from retail_lakehouse.settings import Settings
-from spark_streaming.kafka_source import (
-    KafkaBrokerTimeoutError,
-    KafkaSourceError,
-    KafkaStreamReader,
-    SourceOptions,
-    is_transient_kafka_error,
+from spark_streaming.outage import (
+    Outage,
+    OutageTooLongError,
+    jvm_kafka_outage_options,
+    kafka_outage_reason,
+    ride_out,
 )
-from spark_streaming.outage import Outage, OutageTooLongError, jvm_kafka_outage_options, ride_out
 from spark_streaming.sources import kafka_stream_options
 
 OUTAGE = Outage("kafka", "broker-1:9092", 30.0, "KAFKA_OUTAGE_TOLERANCE", 1.0, 8.0)
@@ -118,41 +115,9 @@ def test_an_unreadable_tolerance_fails_at_start_up() -> None:
         Settings(kafka_outage_tolerance="soon")
 
 
-@pytest.mark.parametrize(
-    ("error", "transient"),
-    [
-        (KafkaException(KafkaError(KafkaError._TIMED_OUT, "Failed to get metadata")), True),
-        (KafkaException(KafkaError(KafkaError._TRANSPORT)), True),
-        (KafkaException(KafkaError(KafkaError._ALL_BROKERS_DOWN)), True),
-        (KafkaException(KafkaError(KafkaError.SASL_AUTHENTICATION_FAILED)), False),
-        (KafkaException(KafkaError(KafkaError._TIMED_OUT, fatal=True)), False),
-        (KafkaBrokerTimeoutError("no offsets"), True),
-        (KafkaSourceError("offsets are gone"), False),
-        (ValueError("bad option"), False),
-    ],
-)
-def test_which_kafka_errors_are_outages(error: Exception, transient: bool) -> None:
-    assert is_transient_kafka_error(error) is transient
-
-
-def test_the_python_source_gets_the_budget_and_carries_it_to_workers() -> None:
-    settings = Settings(kafka_bootstrap_servers="b:9092", kafka_outage_tolerance="45 seconds")
-    options = kafka_stream_options(settings, ["t"], "python")
-    assert options["outageTolerance"] == "45 seconds"
-    parsed = SourceOptions.parse(options)
-    assert parsed.outage == Outage("kafka", "b:9092", 45.0, "KAFKA_OUTAGE_TOLERANCE")
-    reader = pickle.loads(pickle.dumps(KafkaStreamReader(parsed)))
-    assert reader.options.outage_tolerance_s == 45.0
-    assert (
-        SourceOptions.parse({"subscribe": "t", "kafka.bootstrap.servers": "b:1"}).outage_tolerance_s
-        == 180.0
-    )
-
-
 def test_the_jvm_source_options_span_the_same_budget() -> None:
     settings = Settings(kafka_bootstrap_servers="b:9092", kafka_outage_tolerance="3 minutes")
-    options = kafka_stream_options(settings, ["t"], "kafka")
-    assert "outageTolerance" not in options  # Spark's source would not know it
+    options = kafka_stream_options(settings, ["t"])
     assert {k: options[k] for k in jvm_kafka_outage_options(180)} == {
         "fetchOffset.numRetries": "5",
         "fetchOffset.retryIntervalMs": "6000",
@@ -171,3 +136,23 @@ def test_jvm_retries_cover_the_budget_without_overshooting_much(budget_s: int) -
     waited_s = int(options["fetchOffset.numRetries"]) * (attempt_s + pause_s)
     assert budget_s <= waited_s < budget_s + attempt_s + pause_s
     assert int(options["kafkaConsumer.pollTimeoutMs"]) >= max(120_000, budget_s * 1000)
+
+
+KAFKA_TIMEOUT = """org.apache.spark.SparkException: Job aborted.
+Caused by: org.apache.kafka.common.errors.TimeoutException: Timeout of 5000ms expired before \
+the position for partition away.sales-0 could be determined
+\tat org.apache.kafka.clients.consumer.internals.ClassicKafkaConsumer.position(...)"""
+
+
+def test_a_kafka_timeout_from_the_connector_reads_as_an_outage_past_the_budget() -> None:
+    settings = Settings(kafka_bootstrap_servers="b:9092", kafka_outage_tolerance="8 seconds")
+    reason = kafka_outage_reason(KAFKA_TIMEOUT, settings)
+    assert reason is not None and "\n" not in reason
+    assert reason.startswith("kafka at b:9092 unreachable")
+    assert "longer than KAFKA_OUTAGE_TOLERANCE=8s" in reason and "restart the job" in reason
+    assert "Timeout of 5000ms expired" in reason
+
+
+def test_other_failures_are_not_called_outages() -> None:
+    settings = Settings(kafka_bootstrap_servers="b:9092")
+    assert kafka_outage_reason("org.apache.spark.sql.AnalysisException: boom", settings) is None
