@@ -1,11 +1,10 @@
-"""`lakehouse demo`: embedded broker -> producer -> streams until caught up -> warehouse
+"""`lakehouse demo`: local Kafka -> producer -> pipeline until caught up -> warehouse
 (freshness check, load, dbt build, outputs/aggregates_daily.csv) -> summary.
 
-With KAFKA_BOOTSTRAP_SERVERS unset, a Kafka-protocol broker is started on loopback
-and, because its log lives in memory, the demo lake from the previous run is cleared
-first so offsets in the old checkpoints never point into a log that is gone. With a
-real cluster configured, nothing is cleared and the streams resume from their
-checkpoints.
+With KAFKA_BOOTSTRAP_SERVERS unset, a single-node Apache Kafka is started on loopback
+with a fresh log, so the demo lake from the previous run is cleared first: its
+recorded offsets would point into a log that is gone. With a real cluster
+configured, nothing is cleared and the pipeline resumes where it stopped.
 
 `--clock simulated` stamps events on the simulator's own timeline from `--start`, so a
 run covers as many shop days as its events span (about 27k events per simulated day at
@@ -50,7 +49,7 @@ def run_demo(
     from producer.run import run_producer
     from producer.topics import ensure_topics
     from spark_streaming.session import build_session
-    from spark_streaming.streams import start_streams, stop_streams
+    from spark_streaming.streams import start_pipeline, stop_pipeline
 
     started = time.monotonic()
     with ExitStack() as stack:
@@ -65,8 +64,8 @@ def run_demo(
         spark = build_session(settings, app_name="retail-lakehouse-demo")
         # stop Spark before the broker, or its cached Kafka consumers keep reconnecting
         stack.callback(spark.stop)
-        running = start_streams(spark, settings)
-        stack.callback(stop_streams, running)
+        running = start_pipeline(spark, settings)
+        stack.callback(stop_pipeline, running)
 
         outcome: dict[str, Any] = {}
 
@@ -91,15 +90,15 @@ def run_demo(
             raise RuntimeError(f"producer failed: {outcome['error']}") from outcome["error"]
         report = outcome["report"]
         _wait_until_caught_up(running, report, settings, catch_up_timeout_s)
-        stop_streams(running)
+        stop_pipeline(running)
         wall_s = time.monotonic() - started
 
     lake_summary = summarize_lake(settings)
     produced = report.to_dict()
-    processed = sum(s.processor.input_rows_total for s in running)
+    processed = running.processor.input_rows_total
     extra: dict[str, Any] = {
         "wall time (events to lake)": f"{wall_s:.1f} s",
-        "records processed by the streams": processed,
+        "records processed by the pipeline": processed,
     }
     warehouse_report = _run_warehouse(settings, outputs) if warehouse else None
     if warehouse_report is not None:
@@ -145,34 +144,31 @@ def _clear_previous_demo(settings: Settings) -> None:
             shutil.rmtree(root)
 
 
-def _wait_for_producer(producer: threading.Thread, running: list) -> None:
+def _wait_for_producer(producer: threading.Thread, running: Any) -> None:
     while producer.is_alive():
         producer.join(timeout=1.0)
-        _raise_if_a_stream_stopped(running)
+        _raise_if_stopped(running)
 
 
-def _wait_until_caught_up(running: list, report: Any, settings: Settings, timeout_s: float) -> None:
-    """Caught up when every family's stream has read every record delivered to its topic."""
-    expected = {
-        s.family: report.delivered_by_topic.get(settings.topic(s.processor.plan.family), 0)
-        for s in running
-    }
+def _wait_until_caught_up(running: Any, report: Any, settings: Settings, timeout_s: float) -> None:
+    """Caught up when the pipeline has read every record delivered to each topic."""
+    topics = [settings.topic(plan.family) for plan in running.processor.plans.values()]
+    expected = {t: report.delivered_by_topic.get(t, 0) for t in topics}
     deadline = time.monotonic() + timeout_s
     last_log = 0.0
     while True:
-        behind = {s.family: expected[s.family] - s.processor.input_rows_total for s in running}
+        behind = {t: expected[t] - running.records_read(t) for t in topics}
         if all(v <= 0 for v in behind.values()):
             return
-        _raise_if_a_stream_stopped(running)
+        _raise_if_stopped(running)
         if time.monotonic() > deadline:
-            raise TimeoutError(f"streams did not catch up within {timeout_s:.0f}s: {behind}")
+            raise TimeoutError(f"the pipeline did not catch up within {timeout_s:.0f}s: {behind}")
         if time.monotonic() - last_log > 5:
             log.info(kv("catching_up", **{f"{k}_behind": v for k, v in behind.items()}))
             last_log = time.monotonic()
         time.sleep(0.25)
 
 
-def _raise_if_a_stream_stopped(running: list) -> None:
-    for stream in running:
-        if not stream.query.isActive:
-            raise RuntimeError(f"{stream.family} stream stopped: {stream.query.exception()}")
+def _raise_if_stopped(running: Any) -> None:
+    if not running.query.isActive:
+        raise RuntimeError(f"the pipeline stopped: {running.query.exception()}")

@@ -2,11 +2,10 @@
 then run the warehouse half: `python -m mock.replay_lake --events 20000 --traffic-scale 0.25`.
 
 Seeded events (duplicates, disorder and malformed records included) are cut into
-Kafka-shaped micro-batches and handed to FamilyBatchProcessor, what `foreachBatch` calls
-in the running job: it validates, de-duplicates and writes bronze, silver, quarantine,
-gold and ops.stream_batches. Only the streaming query's Kafka reader is left out, so no
-broker and no Spark Python data-source worker is needed: on a machine shared by many
-jobs those workers time out connecting back to the JVM (a hard-coded 10 s).
+Kafka-shaped micro-batches and handed to PipelineBatchProcessor, what `foreachBatch`
+calls in the running job: it validates, de-duplicates and writes bronze, silver,
+quarantine, gold and ops.stream_batches. Only the streaming query's Kafka reader is
+left out, so no broker is needed and days of shop history take seconds.
 Because the events are generated before they are processed, produce-to-gold latency
 here measures the replay's backlog, not the live stream's (`lakehouse demo` does that).
 """
@@ -49,8 +48,8 @@ def replay_into_lake(
     batch_size: int = 5_000,
 ) -> dict[str, int]:
     """Write `events` simulated events (plus faults) into the lake; records per topic."""
-    from spark_streaming.family_batch import FamilyBatchProcessor
-    from spark_streaming.family_plans import plan_for
+    from spark_streaming.batch.plans import PLANS
+    from spark_streaming.batch.processor import PipelineBatchProcessor
     from spark_streaming.lake_writer import make_lake_writer
 
     catalog = build_catalog(seed)
@@ -58,41 +57,40 @@ def replay_into_lake(
     simulator = ShopSimulator(catalog, seed, SimulatedClock(start), traffic_scale=traffic_scale)
     injector = FaultInjector(faults or FaultConfig.demo_defaults(), seed)
     messages = list(MessageStream(settings, itertools.islice(simulator, events), injector, utc_now))
-    writer = make_lake_writer(spark, settings)
-    replayed: dict[str, int] = {}
-    for family in FAMILIES:
-        processor = FamilyBatchProcessor(plan_for(family.name), settings, writer, spark)
-        processor.bind("replay")
-        topic = settings.topic(family)
-        mine = [m for m in messages if m.topic == topic]
-        for batch_id, first in enumerate(range(0, len(mine), batch_size)):
-            rows = kafka_rows(mine[first : first + batch_size], topic, first_offset=first)
-            processor(spark.createDataFrame(rows), batch_id)
-            log.info(kv("replayed", family=family.name, done=first + rows.num_rows, of=len(mine)))
-        replayed[topic] = processor.input_rows_total
-    return replayed
+    processor = PipelineBatchProcessor(
+        PLANS.values(), settings, make_lake_writer(spark, settings), query_name="replay"
+    )
+    processor.bind("replay")
+    next_offset: dict[str, int] = {}
+    for batch_id, first in enumerate(range(0, len(messages), batch_size)):
+        rows = kafka_rows(messages[first : first + batch_size], next_offset)
+        processor(spark.createDataFrame(rows), batch_id)
+        log.info(kv("replayed", done=first + rows.num_rows, of=len(messages)))
+    return {settings.topic(f): processor.records_read[settings.topic(f)] for f in FAMILIES}
 
 
-def kafka_rows(messages: list[OutboundMessage], topic: str, first_offset: int) -> pa.Table:
-    """The records as Spark's Kafka source delivers them (one partition)."""
-    from spark_streaming.kafka_source import ARROW_SCHEMA
+def kafka_rows(messages: list[OutboundMessage], next_offset: dict[str, int]) -> pa.Table:
+    """The records as Spark's Kafka source delivers them (one partition per topic);
+    `next_offset` carries each topic's offsets from one batch to the next."""
+    from spark_streaming.generated_source import ARROW_SCHEMA
 
     now = datetime.now(UTC)
-    return pa.Table.from_pylist(
-        [
+    rows = []
+    for m in messages:
+        offset = next_offset.get(m.topic, 0)
+        next_offset[m.topic] = offset + 1
+        rows.append(
             {
                 "key": m.key,
                 "value": m.value,
-                "topic": topic,
+                "topic": m.topic,
                 "partition": 0,
-                "offset": first_offset + i,
+                "offset": offset,
                 "timestamp": now,
                 "timestampType": 0,
             }
-            for i, m in enumerate(messages)
-        ],
-        schema=ARROW_SCHEMA,
-    )
+        )
+    return pa.Table.from_pylist(rows, schema=ARROW_SCHEMA)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,7 +13,6 @@ It stops once every query has committed every generated message of its topic.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -66,29 +65,20 @@ def expected_offsets(settings: Settings, families: list[str]) -> dict[str, int]:
     return counts
 
 
-def committed_offset(progress: dict | None) -> int:
-    """The end offset of the query's last completed batch (one topic, partition 0)."""
-    if not progress or not progress.get("sources"):
-        return 0
-    end = progress["sources"][0].get("endOffset") or {}
-    if isinstance(end, str):
-        end = json.loads(end)
-    return sum(int(o) for partitions in end.values() for o in partitions.values())
-
-
 def run_until_consumed(settings: Settings, families: list[str], expected: dict[str, int]) -> None:
-    """The streaming queries `lakehouse stream` runs, until each has committed every
-    generated message of its topic (replayed batches included)."""
+    """The pipeline `lakehouse stream` runs, until it has committed every generated
+    message of each family's topic."""
     from spark_streaming.session import build_session
-    from spark_streaming.streams import await_streams, start_streams
+    from spark_streaming.streams import await_pipeline, start_pipeline
 
     spark = build_session(settings, app_name="retail-lakehouse-mock-stream")
+    topics = {name: settings.topic(family(name)) for name in families}
     try:
-        running = start_streams(spark, settings, families)
-        await_streams(
+        running = start_pipeline(spark, settings, families)
+        await_pipeline(
             running,
             done=lambda: all(
-                committed_offset(s.query.lastProgress) >= expected[s.family] for s in running
+                running.records_read(topics[name]) >= expected[name] for name in families
             ),
         )
     finally:

@@ -132,9 +132,10 @@ PRODUCTS = TableSpec(
 STREAM_BATCHES = TableSpec(
     "ops",
     "stream_batches",
-    "One row per streaming micro-batch: rows in and out, late rows, duplicates, "
-    "quarantined rows, watermark and produce-to-gold latency.",
-    keys=("query_name", "batch_id"),
+    "One row per streaming micro-batch and family: rows in and out, late rows, duplicates, "
+    "quarantined rows, watermark, produce-to-gold latency and the Kafka offsets read, "
+    "per family the batch read.",
+    keys=("query_name", "batch_id", "family"),
 )
 
 ALL_TABLES: tuple[TableSpec, ...] = (

@@ -1,4 +1,5 @@
-"""Per-batch counts and produce-to-gold latency, written to ops.stream_batches."""
+"""Per-batch counts and produce-to-gold latency, written to ops.stream_batches: one row
+per family a micro-batch read."""
 
 from __future__ import annotations
 
@@ -12,39 +13,36 @@ from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
-from pyspark.sql import SparkSession
-from pyspark.sql import types as T
-from pyspark.sql.pandas.types import to_arrow_schema
-
-from spark_streaming.lake_writer import CollectedRows
 
 LATENCY_SAMPLE_SIZE = 5_000
 
-STREAM_BATCHES_SCHEMA = T.StructType(
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+STREAM_BATCHES_SCHEMA = pa.schema(
     [
-        T.StructField("query_name", T.StringType(), False),
-        T.StructField("family", T.StringType(), False),
-        T.StructField("batch_id", T.LongType(), False),
-        T.StructField("started_at", T.TimestampType(), False),
-        T.StructField("committed_at", T.TimestampType(), False),
-        T.StructField("duration_ms", T.LongType(), False),
-        T.StructField("input_rows", T.LongType(), False),
-        T.StructField("quarantined_rows", T.LongType(), False),
-        T.StructField("valid_events", T.LongType(), False),
-        T.StructField("duplicate_events", T.LongType(), False),
-        T.StructField("late_events", T.LongType(), False),
-        T.StructField("stored_events", T.LongType(), False),
-        T.StructField("watermark", T.TimestampType(), True),
-        T.StructField("max_event_time", T.TimestampType(), True),
-        T.StructField("latency_p50_ms", T.DoubleType(), True),
-        T.StructField("latency_p95_ms", T.DoubleType(), True),
-        T.StructField("latency_max_ms", T.DoubleType(), True),
-        T.StructField("latency_sample_ms", T.ArrayType(T.IntegerType()), False),
-        T.StructField("quarantine_reasons", T.MapType(T.StringType(), T.LongType()), False),
+        pa.field("query_name", pa.string(), False),
+        pa.field("family", pa.string(), False),
+        pa.field("batch_id", pa.int64(), False),
+        pa.field("started_at", _TIMESTAMP, False),
+        pa.field("committed_at", _TIMESTAMP, False),
+        pa.field("duration_ms", pa.int64(), False),
+        pa.field("input_rows", pa.int64(), False),
+        pa.field("quarantined_rows", pa.int64(), False),
+        pa.field("valid_events", pa.int64(), False),
+        pa.field("duplicate_events", pa.int64(), False),
+        pa.field("late_events", pa.int64(), False),
+        pa.field("stored_events", pa.int64(), False),
+        pa.field("watermark", _TIMESTAMP, True),
+        pa.field("max_event_time", _TIMESTAMP, True),
+        pa.field("latency_p50_ms", pa.float64(), True),
+        pa.field("latency_p95_ms", pa.float64(), True),
+        pa.field("latency_max_ms", pa.float64(), True),
+        pa.field("latency_sample_ms", pa.list_(pa.int32()), False),
+        pa.field("quarantine_reasons", pa.map_(pa.string(), pa.int64()), False),
+        # where the family's topic was read up to, {"topic": {"partition": next offset}}:
+        # where a new checkpoint resumes when the old one is lost
+        pa.field("end_offsets", pa.string(), True),
     ]
 )
-
-STREAM_BATCHES_ARROW_SCHEMA = to_arrow_schema(STREAM_BATCHES_SCHEMA, timezone="UTC")
 
 
 @dataclass
@@ -64,6 +62,7 @@ class BatchMetrics:
     max_event_time: datetime | None = None
     latencies_ms: list[float] = field(default_factory=list)
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    end_offsets: str | None = None
     phase_ms: dict[str, int] = field(default_factory=dict)
 
     @contextmanager
@@ -86,48 +85,54 @@ class BatchMetrics:
             k: v
             for k, v in asdict(self).items()
             if k
-            not in ("latencies_ms", "started_at", "committed_at", "quarantine_reasons", "phase_ms")
+            not in (
+                "latencies_ms",
+                "started_at",
+                "committed_at",
+                "quarantine_reasons",
+                "phase_ms",
+                "end_offsets",
+            )
         }
         fields["phases_ms"] = ",".join(f"{k}:{v}" for k, v in self.phase_ms.items())
         fields.update(duration_ms=self.duration_ms, latency_p50_ms=p50, latency_p95_ms=p95)
         fields["latency_max_ms"] = worst
         return fields
 
-    def to_rows(self, spark: SparkSession) -> CollectedRows:
-        """The batch's ops.stream_batches row, built as Arrow in the driver: delta-rs
-        writes it without a Spark job; a Spark writer gets it as a DataFrame."""
-        row = self._row()
-        record = dict(zip(STREAM_BATCHES_SCHEMA.names, row, strict=True))
-        record["quarantine_reasons"] = list(self.quarantine_reasons.items())
-        table = pa.Table.from_pylist([record], schema=STREAM_BATCHES_ARROW_SCHEMA)
-        return CollectedRows(table, lambda: spark.createDataFrame([row], STREAM_BATCHES_SCHEMA))
-
-    def _row(self) -> tuple:
+    def row(self) -> dict[str, Any]:
+        """The batch's ops.stream_batches row for this family."""
         p50, p95, worst = latency_summary(self.latencies_ms)
         sample = self.latencies_ms
         if len(sample) > LATENCY_SAMPLE_SIZE:
             sample = random.Random(self.batch_id).sample(sample, LATENCY_SAMPLE_SIZE)
-        return (
-            self.query_name,
-            self.family,
-            self.batch_id,
-            self.started_at,
-            self.committed_at or self.started_at,
-            self.duration_ms,
-            self.input_rows,
-            self.quarantined_rows,
-            self.valid_events,
-            self.duplicate_events,
-            self.late_events,
-            self.stored_events,
-            self.watermark,
-            self.max_event_time,
-            p50,
-            p95,
-            worst,
-            [int(v) for v in sample],
-            dict(self.quarantine_reasons),
-        )
+        return {
+            "query_name": self.query_name,
+            "family": self.family,
+            "batch_id": self.batch_id,
+            "started_at": self.started_at,
+            "committed_at": self.committed_at or self.started_at,
+            "duration_ms": self.duration_ms,
+            "input_rows": self.input_rows,
+            "quarantined_rows": self.quarantined_rows,
+            "valid_events": self.valid_events,
+            "duplicate_events": self.duplicate_events,
+            "late_events": self.late_events,
+            "stored_events": self.stored_events,
+            "watermark": self.watermark,
+            "max_event_time": self.max_event_time,
+            "latency_p50_ms": p50,
+            "latency_p95_ms": p95,
+            "latency_max_ms": worst,
+            "latency_sample_ms": [int(v) for v in sample],
+            "quarantine_reasons": list(self.quarantine_reasons.items()),
+            "end_offsets": self.end_offsets,
+        }
+
+
+def ops_rows(batch: Sequence[BatchMetrics]) -> pa.Table:
+    """A micro-batch's ops.stream_batches rows, one per family it read, built in the
+    driver: no Spark job, and one commit for the whole batch."""
+    return pa.Table.from_pylist([m.row() for m in batch], schema=STREAM_BATCHES_SCHEMA)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

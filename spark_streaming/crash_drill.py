@@ -17,10 +17,9 @@ from retail_lakehouse.logs import kv
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import DataFrame
 
     from retail_lakehouse.tables import TableSpec
-    from spark_streaming.lake_writer import BatchTxn, CollectedRows, LakeWriter, MergeSpec
+    from spark_streaming.lake_writer import BatchTxn, LakeWriter, MergeSpec
 
 ENV_VAR = "LAKEHOUSE_CRASH_AFTER_COMMIT"
 log = logging.getLogger(__name__)
@@ -40,13 +39,13 @@ class CrashAfterCommit:
             logging.shutdown()
             os._exit(137)
 
-    def append(self, spec: TableSpec, df: DataFrame | CollectedRows, txn: BatchTxn) -> bool:
-        committed = self.inner.append(spec, df, txn)
+    def append(self, spec: TableSpec, rows: pa.Table, txn: BatchTxn) -> bool:
+        committed = self.inner.append(spec, rows, txn)
         self._maybe_crash(spec, txn, committed)
         return committed
 
-    def merge(self, spec: TableSpec, df: DataFrame, merge: MergeSpec, txn: BatchTxn) -> bool:
-        committed = self.inner.merge(spec, df, merge, txn)
+    def merge(self, spec: TableSpec, rows: pa.Table, merge: MergeSpec, txn: BatchTxn) -> bool:
+        committed = self.inner.merge(spec, rows, merge, txn)
         self._maybe_crash(spec, txn, committed)
         return committed
 
@@ -58,6 +57,9 @@ class CrashAfterCommit:
 
     def max_value(self, spec: TableSpec, column: str) -> object:
         return self.inner.max_value(spec, column)
+
+    def user_metadata(self, spec: TableSpec, limit: int = 50) -> list[str]:
+        return self.inner.user_metadata(spec, limit)
 
     def read_arrow(
         self, spec: TableSpec, columns: list[str] | None = None, where: str | None = None

@@ -1,8 +1,8 @@
-"""Delta tables written by delta-rs from Spark micro-batches: no JVM jars needed.
+"""Delta tables written by delta-rs from a micro-batch's Arrow rows: no JVM involved.
 
-Each batch goes to Arrow with `DataFrame.toArrow()` and is committed with a Delta app
-transaction (app_id, batch id), so a batch replayed after a crash is skipped instead
-of written twice. Merge expressions run in DataFusion: `CAST(x AS DECIMAL(18,2))` and
+Each commit carries a Delta app transaction (app_id, batch id), so a batch replayed
+after a crash is skipped instead of written twice, and the batch's Kafka end offsets
+as its user metadata. Merge expressions run in DataFusion: `CAST(x AS DECIMAL(18,2))` and
 `ROUND(x, 2)` round half away from zero like Spark's HALF_UP; DataFusion keeps only 6
 decimal places of a decimal quotient where Spark keeps more, which cannot change a
 result rounded to 2 places (truncating never crosses a .xx5 boundary).
@@ -25,16 +25,15 @@ from retail_lakehouse import lake
 from retail_lakehouse.logs import kv
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
-
     from retail_lakehouse.settings import Settings
     from retail_lakehouse.tables import TableSpec
-    from spark_streaming.lake_writer import BatchTxn, CollectedRows, MergeSpec
+    from spark_streaming.lake_writer import BatchTxn, MergeSpec
 
 log = logging.getLogger(__name__)
 
 # Default vacuum retention: a week, like Delta's own default
 RETENTION_HOURS = 168
+USER_METADATA = "userMetadata"  # commitInfo's field for a writer's own note
 
 _creation_locks: dict[str, threading.Lock] = {}
 _creation_locks_guard = threading.Lock()
@@ -63,10 +62,10 @@ class DeltaRsWriter:
     def is_committed(self, spec: TableSpec, txn: BatchTxn) -> bool:
         return _has_committed(self._load(spec), txn)
 
-    def append(self, spec: TableSpec, df: DataFrame | CollectedRows, txn: BatchTxn) -> bool:
-        return self._commit(spec, df, txn, _append)
+    def append(self, spec: TableSpec, rows: pa.Table, txn: BatchTxn) -> bool:
+        return self._commit(spec, rows, txn, _append)
 
-    def merge(self, spec: TableSpec, df: DataFrame, merge: MergeSpec, txn: BatchTxn) -> bool:
+    def merge(self, spec: TableSpec, rows: pa.Table, merge: MergeSpec, txn: BatchTxn) -> bool:
         def upsert(table: DeltaTable, batch: pa.Table, props: CommitProperties) -> None:
             merger = table.merge(
                 batch,
@@ -78,7 +77,7 @@ class DeltaRsWriter:
             updates = merge.matched_updates(batch.column_names)
             merger.when_matched_update(updates).when_not_matched_insert_all().execute()
 
-        return self._commit(spec, df, txn, upsert)
+        return self._commit(spec, rows, txn, upsert)
 
     def read_arrow(
         self, spec: TableSpec, columns: list[str] | None = None, where: str | None = None
@@ -103,6 +102,15 @@ class DeltaRsWriter:
         rows = pa.table(QueryBuilder().register("lake_table", table).execute(sql))
         # DataFusion answers with string_view/binary_view; callers get the table's types
         return rows.cast(pa.schema([schema.field(n) for n in names]))
+
+    def user_metadata(self, spec: TableSpec, limit: int = 50) -> list[str]:
+        """The user metadata of the table's last `limit` commits, newest first (commits
+        without any, such as compactions, are left out)."""
+        table = self._load(spec)
+        if table is None:
+            return []
+        notes = (commit.get(USER_METADATA) for commit in table.history(limit))
+        return [note for note in notes if isinstance(note, str)]
 
     def max_value(self, spec: TableSpec, column: str) -> Any:
         """The column's largest value from the Delta log's file statistics: no data file
@@ -161,18 +169,19 @@ class DeltaRsWriter:
         self._tables[key] = table
         return table
 
-    def _commit(
-        self, spec: TableSpec, df: DataFrame | CollectedRows, txn: BatchTxn, write: Commit
-    ) -> bool:
+    def _commit(self, spec: TableSpec, batch: pa.Table, txn: BatchTxn, write: Commit) -> bool:
         """Write one batch once: skip a committed txn, retry lost commit races."""
         table = self._load(spec)
         if _has_committed(table, txn):
             log.info(_txn_event("delta_txn_skipped", spec, txn))
             return False
-        batch = df.toArrow()
         if batch.num_rows == 0:
             return False
-        props = CommitProperties(app_transactions=[Transaction(txn.app_id, txn.version)])
+        props = CommitProperties(
+            app_transactions=[Transaction(txn.app_id, txn.version)],
+            # the key delta-spark writes its userMetadata option under, so both read alike
+            custom_metadata={USER_METADATA: txn.metadata} if txn.metadata else None,
+        )
         for attempt in range(1, self.max_attempts + 1):
             if table is None:
                 table = self._create(spec, batch.schema)

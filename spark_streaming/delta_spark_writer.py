@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from retail_lakehouse import lake
 from retail_lakehouse.logs import kv
-from spark_streaming.delta_rs_writer import RETENTION_HOURS, DeltaRsWriter
-from spark_streaming.lake_writer import as_dataframe
+from spark_streaming.delta_rs_writer import RETENTION_HOURS, USER_METADATA, DeltaRsWriter
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -29,12 +28,13 @@ if TYPE_CHECKING:
 
     from retail_lakehouse.settings import Settings
     from retail_lakehouse.tables import TableSpec
-    from spark_streaming.lake_writer import BatchTxn, CollectedRows, MergeSpec
+    from spark_streaming.lake_writer import BatchTxn, MergeSpec
 
 log = logging.getLogger(__name__)
 
 TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
+USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 
 
 class DeltaSparkWriter:
@@ -67,27 +67,33 @@ class DeltaSparkWriter:
     def max_value(self, spec: TableSpec, column: str) -> object:
         return self.reader.max_value(spec, column)
 
-    def append(self, spec: TableSpec, rows: DataFrame | CollectedRows, txn: BatchTxn) -> bool:
-        df = as_dataframe(rows)
-        if self._skip(spec, df, txn):
+    def user_metadata(self, spec: TableSpec, limit: int = 50) -> list[str]:
+        return self.reader.user_metadata(spec, limit)
+
+    def append(self, spec: TableSpec, rows: pa.Table, txn: BatchTxn) -> bool:
+        if self._skip(spec, rows, txn):
             return False
         writer = (
-            df.write.format("delta")
+            self.spark.createDataFrame(rows)
+            .write.format("delta")
             .mode("append")
             .option("txnAppId", txn.app_id)
             .option("txnVersion", str(txn.version))
         )
+        if txn.metadata:
+            writer = writer.option(USER_METADATA, txn.metadata)
         if spec.partition_by:
             writer = writer.partitionBy(*spec.partition_by)
         writer.save(self.path(spec))
         return True
 
-    def merge(self, spec: TableSpec, df: DataFrame, merge: MergeSpec, txn: BatchTxn) -> bool:
+    def merge(self, spec: TableSpec, rows: pa.Table, merge: MergeSpec, txn: BatchTxn) -> bool:
         from delta.tables import DeltaTable
 
-        if self._skip(spec, df, txn):
+        if self._skip(spec, rows, txn):
             return False
         session = self._merge_session(spec)
+        df = session.createDataFrame(rows)
         path = self.path(spec)
         if not DeltaTable.isDeltaTable(session, path):
             # an empty table first, so the first batch goes through the same merge
@@ -129,7 +135,7 @@ class DeltaSparkWriter:
         log.info(kv("delta_compacted", table=spec.qualified_name, writer=self.name))
         return {"optimize": [row.asDict(recursive=True) for row in metrics]}
 
-    def _skip(self, spec: TableSpec, df: DataFrame, txn: BatchTxn) -> bool:
+    def _skip(self, spec: TableSpec, rows: pa.Table, txn: BatchTxn) -> bool:
         """Already committed, or nothing to write (an empty batch makes no commit)."""
         if self.is_committed(spec, txn):
             log.info(
@@ -141,20 +147,23 @@ class DeltaSparkWriter:
                 )
             )
             return True
-        return df.isEmpty()
+        return rows.num_rows == 0
 
 
 @contextmanager
 def idempotent_dml(session: SparkSession, txn: BatchTxn) -> Iterator[None]:
-    """Tag the DML run inside with the txn; cleared after so later DML is not skipped.
-    `session` must be used by this DML alone until it returns (see the module doc)."""
+    """Tag the DML run inside with the txn and its metadata; cleared after, so later DML
+    is not skipped. `session` must be used by this DML alone until it returns (see the
+    module doc)."""
     session.conf.set(TXN_APP_ID_CONF, txn.app_id)
     session.conf.set(TXN_VERSION_CONF, str(txn.version))
+    if txn.metadata:
+        session.conf.set(USER_METADATA_CONF, txn.metadata)
     try:
         yield
     finally:
-        session.conf.unset(TXN_APP_ID_CONF)
-        session.conf.unset(TXN_VERSION_CONF)
+        for key in (TXN_APP_ID_CONF, TXN_VERSION_CONF, USER_METADATA_CONF):
+            session.conf.unset(key)
 
 
 def spark_uri(uri: str) -> str:

@@ -1,14 +1,15 @@
 """One small interface for writing Delta tables from a micro-batch.
 
-Locally the lake is written by delta-rs (no JVM jars needed); on a cluster that has
-the Delta jars, by delta-spark. Both make a batch's write exactly-once across
-restarts with Delta app transactions keyed by (app_id, micro-batch id).
+A batch's rows are Arrow tables in the driver. delta-rs commits them as they are;
+delta-spark (what a cluster uses) turns them into DataFrames and writes through
+Spark. Both make a batch's write exactly-once across restarts with Delta app
+transactions keyed by (app_id, micro-batch id).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import TYPE_CHECKING, Protocol
@@ -17,7 +18,7 @@ from retail_lakehouse.logs import kv
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
     from retail_lakehouse.settings import Settings
     from retail_lakehouse.tables import TableSpec
@@ -31,27 +32,16 @@ DELTA_TABLE_CLASS = "io.delta.tables.DeltaTable"
 
 @dataclass(frozen=True)
 class BatchTxn:
-    """Identifies one micro-batch's write: skipped if the table already committed it."""
+    """Identifies one micro-batch's write: skipped if the table already committed it.
+
+    `metadata` goes into the commit's user metadata (commitInfo.userMetadata): where
+    the batch read Kafka up to, so the lake knows how far each table got even when the
+    checkpoint that knew it is lost.
+    """
 
     app_id: str
     version: int
-
-
-@dataclass(frozen=True)
-class CollectedRows:
-    """Rows a batch already brought to the driver as Arrow, and how to get them as a
-    DataFrame. delta-rs writes the Arrow as it is, so no Spark job computes the rows a
-    second time; a Spark writer asks for the DataFrame."""
-
-    table: pa.Table
-    frame: Callable[[], DataFrame]
-
-    def toArrow(self) -> pa.Table:  # Spark's name: delta-rs takes either
-        return self.table
-
-
-def as_dataframe(rows: DataFrame | CollectedRows) -> DataFrame:
-    return rows.frame() if isinstance(rows, CollectedRows) else rows
+    metadata: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,11 +84,11 @@ class LakeWriter(Protocol):
     batch never creates a table or a commit).
     """
 
-    def append(self, spec: TableSpec, df: DataFrame | CollectedRows, txn: BatchTxn) -> bool:
+    def append(self, spec: TableSpec, rows: pa.Table, txn: BatchTxn) -> bool:
         """Append the rows; False when this txn was already committed (nothing written)."""
         ...
 
-    def merge(self, spec: TableSpec, df: DataFrame, merge: MergeSpec, txn: BatchTxn) -> bool:
+    def merge(self, spec: TableSpec, rows: pa.Table, merge: MergeSpec, txn: BatchTxn) -> bool:
         """Upsert the rows (creating the table on first write); False when already committed."""
         ...
 
@@ -114,6 +104,10 @@ class LakeWriter(Protocol):
         self, spec: TableSpec, columns: list[str] | None = None, where: str | None = None
     ) -> pa.Table | None:
         """Rows of a table (None when it does not exist yet); `where` is a SQL predicate."""
+        ...
+
+    def user_metadata(self, spec: TableSpec, limit: int = 50) -> list[str]:
+        """The user metadata of the table's recent commits, newest first."""
         ...
 
 

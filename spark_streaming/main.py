@@ -1,9 +1,9 @@
-"""spark-submit entry point for the streaming jobs.
+"""spark-submit entry point for the streaming pipeline (README, Running on a cluster).
 
-    spark-submit --master yarn --py-files retail_lakehouse.zip spark_streaming/main.py \
-        --families sales,clickstream,inventory
+    spark-submit --master spark://host:7077 --jars <.jvm/spark jars> \
+        --py-files dist/retail_lakehouse_job.zip spark_streaming/main.py
 
-The `lakehouse stream` command runs the same code with local[*] by default.
+The `lakehouse stream` command runs the same code with a local master.
 """
 
 from __future__ import annotations
@@ -28,28 +28,29 @@ FIRST_BATCH_GRACE_S = 120.0
 
 
 def run(settings: Settings, families: list[str], until_idle_s: float | None = None) -> None:
-    """Run the family streams until Ctrl-C/SIGTERM or, with until_idle_s, until no batch
-    has run for that many seconds after at least one did (a batch still running, however
+    """Run the pipeline until Ctrl-C/SIGTERM or, with until_idle_s, until no batch has
+    run for that many seconds after at least one did (a batch still running, however
     long, is not idleness)."""
     from spark_streaming.session import build_session
-    from spark_streaming.streams import await_streams, start_streams
+    from spark_streaming.streams import await_pipeline, start_pipeline
 
     spark = build_session(settings, app_name="retail-lakehouse-streams")
     stop = _stop_on_signals()
-    running = start_streams(spark, settings, families)
+    running = start_pipeline(spark, settings, families)
     started = time.monotonic()
 
     def idle() -> bool:
-        if until_idle_s is None or any(s.processor.in_batch for s in running):
+        processor = running.processor
+        if until_idle_s is None or processor.in_batch:
             return False
-        batches = [s.processor.last_batch_monotonic for s in running]
-        if not any(batches):
+        last = processor.last_batch_monotonic
+        if last is None:
             # nothing new arrived at all: give the first batch time to warm up
             return time.monotonic() - started > max(until_idle_s, FIRST_BATCH_GRACE_S)
-        return time.monotonic() - max(b for b in batches if b) > until_idle_s
+        return time.monotonic() - last > until_idle_s
 
     try:
-        await_streams(running, stop=stop, done=idle)
+        await_pipeline(running, stop=stop, done=idle)
     finally:
         # stop the listener bus while Python still answers its callbacks
         spark.stop()

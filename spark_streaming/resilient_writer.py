@@ -18,11 +18,10 @@ from spark_streaming.outage import Outage, ride_out
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import DataFrame
 
     from retail_lakehouse.settings import Settings
     from retail_lakehouse.tables import TableSpec
-    from spark_streaming.lake_writer import BatchTxn, CollectedRows, LakeWriter, MergeSpec
+    from spark_streaming.lake_writer import BatchTxn, LakeWriter, MergeSpec
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +66,11 @@ class ResilientLakeWriter:
         self._is_transient = is_transient
         self._sleep = sleep
 
-    def append(self, spec: TableSpec, df: DataFrame | CollectedRows, txn: BatchTxn) -> bool:
-        return self._commit("append", spec, txn, lambda: self.inner.append(spec, df, txn))
+    def append(self, spec: TableSpec, rows: pa.Table, txn: BatchTxn) -> bool:
+        return self._commit("append", spec, txn, lambda: self.inner.append(spec, rows, txn))
 
-    def merge(self, spec: TableSpec, df: DataFrame, merge: MergeSpec, txn: BatchTxn) -> bool:
-        return self._commit("merge", spec, txn, lambda: self.inner.merge(spec, df, merge, txn))
+    def merge(self, spec: TableSpec, rows: pa.Table, merge: MergeSpec, txn: BatchTxn) -> bool:
+        return self._commit("merge", spec, txn, lambda: self.inner.merge(spec, rows, merge, txn))
 
     def is_committed(self, spec: TableSpec, txn: BatchTxn) -> bool:
         return self._retry(f"check of {spec.qualified_name}", lambda: self._committed(spec, txn))
@@ -84,6 +83,11 @@ class ResilientLakeWriter:
     ) -> pa.Table | None:
         return self._retry(
             f"read of {spec.qualified_name}", lambda: self.inner.read_arrow(spec, columns, where)
+        )
+
+    def user_metadata(self, spec: TableSpec, limit: int = 50) -> list[str]:
+        return self._retry(
+            f"history of {spec.qualified_name}", lambda: self.inner.user_metadata(spec, limit)
         )
 
     def __getattr__(self, name: str) -> Any:

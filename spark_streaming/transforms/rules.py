@@ -100,16 +100,15 @@ def _implausible_event_time(event: Column) -> Column:
     return (event_time < timestamp_literal(EARLIEST_EVENT_TIME)) | (event_time > latest)
 
 
-def arrival_time(kafka_timestamp: Column, ingested_at: Column) -> Column:
-    """When a record reached us: the earlier of its Kafka timestamp and the batch's
-    ingest time. A producer with a clock in the future may stamp CreateTime from that
-    same clock, but it cannot make the record arrive after the job read it."""
-    return F.least(F.coalesce(kafka_timestamp, ingested_at), ingested_at)
-
-
 def future_event_time(event: Column, arrival: Column) -> Rule:
     """(reason, detail, failed): event_time further ahead of the record's arrival than
-    clock skew explains. produced_at is no guard: the same bad clock writes it."""
+    clock skew explains. produced_at is no guard: the same bad clock writes it.
+
+    A record arrived at the earlier of its Kafka timestamp and the time the job read
+    it (a producer with a clock in the future may stamp CreateTime from that same
+    clock, but it cannot make the record arrive after the job read it). Spark checks
+    the Kafka timestamp (`arrival`); the batch checks its read time in the driver
+    (`spark_streaming.batch.records`), which keeps per-batch values out of the plan."""
     limit = arrival + F.make_dt_interval(secs=F.lit(MAX_EVENT_AHEAD_OF_ARRIVAL.total_seconds()))
     return (FUTURE_EVENT_TIME, F.lit("event_time"), event["event_time"] > limit)
 

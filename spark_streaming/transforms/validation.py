@@ -1,16 +1,18 @@
-"""Parse bronze payloads, give each record a reason code when it is unusable, and
-shape the unusable ones for the quarantine table.
+"""Parse Kafka payloads and give each record a reason code when it is unusable.
 
 Reason codes, first failing check wins:
 malformed_json, missing_field (event_type), unknown_event_type, wrong_type,
 missing_field, out_of_range, invalid_value, future_event_time (event_time ahead of
 the record's arrival, see `rules.future_event_time`). Every record is checked against the
-contract of its own event type; see `payload` for what counts as a wrong type.
+contract of its own event type; see `payload` for what counts as a wrong type. This is
+the part of a micro-batch that runs on the executors; everything after it works on its
+result in the driver (`spark_streaming.batch`).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from functools import reduce
 
 from pyspark import SparkContext
@@ -27,27 +29,70 @@ UNKNOWN_EVENT_TYPE = "unknown_event_type"
 # Longest event_type value echoed into reason_detail: a garbage value can be huge
 _DETAIL_MAX_CHARS = 200
 
-_TEXT = "_payload_text"
-_TEXT_PARSE = "_payload_fields"
 _VERDICT = "_verdict"
 
 # (reason, detail, failed)
 Check = tuple[str, Column, Column]
 
 
-def parse_and_validate(bronze: DataFrame, family: EventFamily) -> DataFrame:
-    """Bronze rows + `event` (typed with read_schema(family); null when the payload is
-    not one JSON object) + `reason` and `reason_detail` (both null when valid)."""
-    columns = _validation_columns(family)
-    parsed = bronze
-    for name, column in columns.parse_steps:
-        parsed = parsed.withColumn(name, column)
-    return parsed.withColumn(_VERDICT, columns.verdict).select(
-        *bronze.columns,
-        "event",
-        F.col(f"{_VERDICT}.reason").alias("reason"),
-        F.col(f"{_VERDICT}.detail").alias("reason_detail"),
+def validated_records(kafka_rows: DataFrame, families: Mapping[str, EventFamily]) -> DataFrame:
+    """Every Kafka record of a batch over several topics, parsed and checked against
+    the contracts of its topic's family (`families`: topic -> family), in one projection.
+
+    Columns: the Kafka record (key, value, topic, partition, offset, kafka_timestamp,
+    kafka_timestamp_type); `reason` and `reason_detail` (null when valid); `raw_payload`
+    (the value as valid UTF-8, for rejected records only); the envelope every event
+    shares (event_id, event_type, event_time, produced_at, as far as they could be
+    read); and one column per family, named after it, holding the typed event of a
+    valid record of that family (null otherwise).
+
+    One rule needs the time the batch was read: an event further ahead of its arrival
+    than clock skew explains. Here arrival is the record's Kafka timestamp; the caller
+    checks the batch's ingest time (`FUTURE_EVENT_TIME`), so that no per-batch value
+    enters the plan and Spark compiles it once, not every micro-batch.
+    """
+    rows = kafka_rows.select(
+        F.col("key").cast("binary").alias("key"),
+        F.col("value").cast("binary").alias("value"),
+        F.col("topic").cast("string").alias("topic"),
+        F.col("partition").cast("int").alias("partition"),
+        F.col("offset").cast("long").alias("offset"),
+        F.col("timestamp").cast("timestamp").alias("kafka_timestamp"),
+        F.col("timestampType").cast("int").alias("kafka_timestamp_type"),
     )
+    kafka_columns = rows.columns
+    verdict: Column | None = None
+    for topic, family in families.items():
+        on_topic = F.col("topic") == F.lit(topic)
+        columns = _validation_columns(family)
+        for name, column in columns.parse_steps:
+            rows = rows.withColumn(name, F.when(on_topic, column))
+        verdict = (
+            F.when(on_topic, columns.verdict)
+            if verdict is None
+            else verdict.when(on_topic, columns.verdict)
+        )
+    if verdict is None:
+        raise ValueError("validated_records needs at least one topic")
+    rows = rows.withColumn(_VERDICT, _evaluated_here(verdict))
+    reason = F.col(f"{_VERDICT}.reason")
+    events = {f.name: F.col(_event_column(f)) for f in families.values()}
+    return rows.select(
+        *kafka_columns,
+        reason.alias("reason"),
+        F.col(f"{_VERDICT}.detail").alias("reason_detail"),
+        # U+FFFD for invalid bytes: the quarantine column is a string, and Arrow and the
+        # warehouse both insist on valid UTF-8
+        F.when(reason.isNotNull(), F.make_valid_utf8(F.col("value").cast("string"))).alias(
+            "raw_payload"
+        ),
+        *(F.coalesce(*(e[name] for e in events.values())).alias(name) for name in ENVELOPE),
+        *(F.when(reason.isNull(), event).alias(name) for name, event in events.items()),
+    )
+
+
+# What every event carries, whatever its family: read even from a rejected record
+ENVELOPE = ("event_id", "event_type", "event_time", "produced_at")
 
 
 class _ValidationColumns:
@@ -58,7 +103,7 @@ class _ValidationColumns:
 
     def __init__(self, family: EventFamily) -> None:
         self.parse_steps, fields = _parse_steps(family)
-        self.verdict = _evaluated_here(_first_failure(_all_rules(fields, family)))
+        self.verdict = _first_failure(_all_rules(fields, family))
 
 
 _BUILT: dict[tuple[str, int], _ValidationColumns] = {}
@@ -73,53 +118,40 @@ def _validation_columns(family: EventFamily) -> _ValidationColumns:
         return _BUILT[key]
 
 
-def quarantine_rows(validated: DataFrame, family: EventFamily) -> DataFrame:
-    """The rejected records of a validated batch, as quarantine table rows."""
-    return validated.where(F.col("reason").isNotNull()).select(
-        F.lit(family.name).alias("family"),
-        "topic",
-        F.col("partition").cast("int").alias("partition"),
-        F.col("offset").cast("long").alias("offset"),
-        "kafka_timestamp",
-        "key",
-        # U+FFFD for invalid bytes: the table column is a string, and Arrow and the
-        # warehouse both insist on valid UTF-8
-        F.make_valid_utf8(F.col("value").cast("string")).alias("raw_payload"),
-        "reason",
-        "reason_detail",
-        F.col("event.event_id").alias("event_id"),
-        F.col("event.event_type").alias("event_type"),
-        "ingested_at",
-        "ingest_date",
-    )
-
-
 def _parse_steps(
     family: EventFamily,
 ) -> tuple[list[tuple[str, Column]], payload.ParsedPayload]:
-    """Columns added in order: the payload text, its text parse, `event` and each
-    array's items as text."""
+    """Columns added in order, named per family: the payload text, its text parse, the
+    typed event and each array's items as text."""
+    text_name, fields_name = f"_{family.name}_text", f"_{family.name}_fields"
     text = F.col("value").cast("string")
     # invalid UTF-8 is not JSON (RFC 8259); it never reaches the parser
     steps = [
-        (_TEXT, F.when(F.is_valid_utf8(text), text)),
-        (_TEXT_PARSE, payload.parse_text(F.col(_TEXT), family)),
+        (text_name, F.when(F.is_valid_utf8(text), text)),
+        (fields_name, payload.parse_text(F.col(text_name), family)),
         (
-            "event",
+            _event_column(family),
             F.when(
-                ~payload.is_malformed(F.col(_TEXT_PARSE)),
-                payload.parse_typed(F.col(_TEXT), family),
+                ~payload.is_malformed(F.col(fields_name)),
+                payload.parse_typed(F.col(text_name), family),
             ),
         ),
     ]
     for f in payload.array_fields(family):
-        steps.append((_items_column(f.name), payload.parse_items(F.col(_TEXT_PARSE)[f.name], f)))
+        items = payload.parse_items(F.col(fields_name)[f.name], f)
+        steps.append((_items_column(family, f.name), items))
     fields = payload.ParsedPayload(
-        event=F.col("event"),
-        text=F.col(_TEXT_PARSE),
-        items={f.name: F.col(_items_column(f.name)) for f in payload.array_fields(family)},
+        event=F.col(_event_column(family)),
+        text=F.col(fields_name),
+        items={
+            f.name: F.col(_items_column(family, f.name)) for f in payload.array_fields(family)
+        },
     )
     return steps, fields
+
+
+def _event_column(family: EventFamily) -> str:
+    return f"_{family.name}_event"
 
 
 def _evaluated_here(column: Column) -> Column:
@@ -132,8 +164,8 @@ def _evaluated_here(column: Column) -> Column:
     return F.when(F.spark_partition_id() >= 0, column)
 
 
-def _items_column(field_name: str) -> str:
-    return f"_payload_{field_name}_items"
+def _items_column(family: EventFamily, field_name: str) -> str:
+    return f"_{family.name}_{field_name}_items"
 
 
 def _is_of_type(parsed: payload.ParsedPayload, contract: EventContract) -> Column:
@@ -161,8 +193,7 @@ def _all_rules(parsed: payload.ParsedPayload, family: EventFamily) -> list[Check
             (reason, detail, of_this_type & failed)
             for reason, detail, failed in rules.contract_rules(parsed, contract)
         )
-    arrival = rules.arrival_time(F.col("kafka_timestamp"), F.col("ingested_at"))
-    all_checks.append(rules.future_event_time(parsed.event, arrival))
+    all_checks.append(rules.future_event_time(parsed.event, F.col("kafka_timestamp")))
     return all_checks
 
 

@@ -29,7 +29,7 @@ from lakehouse_expectations import (
     unique_valid_events,
     wait_until,
 )
-from stream_starts import start_all
+from stream_starts import caught_up, start_all
 
 from mock.kafka_broker import LocalKafka
 from producer.catalog import build_catalog
@@ -44,7 +44,7 @@ from retail_lakehouse import tables
 from retail_lakehouse.contracts import FAMILIES
 from retail_lakehouse.settings import Settings
 from spark_streaming.delta_rs_writer import DeltaRsWriter
-from spark_streaming.streams import stop_streams
+from spark_streaming.streams import stop_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -103,16 +103,6 @@ def publish(settings: Settings, messages: list[OutboundMessage]) -> None:
     assert result.failed == 0 and result.delivered == len(messages)
 
 
-def per_topic(messages: list[OutboundMessage]) -> Counter:
-    return Counter(m.topic for m in messages)
-
-
-def caught_up(running, settings: Settings, messages: list[OutboundMessage]) -> bool:
-    sent = per_topic(messages)
-    by_family = {s.family: s.processor.input_rows_total for s in running}
-    return all(by_family[f.name] >= sent[settings.topic(f)] for f in FAMILIES)
-
-
 def last_event_time(messages: list[OutboundMessage]) -> datetime:
     return max(
         ts(json.loads(m.value)["event_time"]) for m in messages if m.fault not in QUARANTINED_FAULTS
@@ -168,19 +158,19 @@ def pipeline_run(request, spark, broker, tmp_path_factory):
     publish(settings, phase1)
     running = start_all(spark, settings)
     try:
-        wait_until(lambda: caught_up(running, settings, phase1), 300, "phase 1")
+        wait_until(lambda: caught_up(running, phase1), 300, "phase 1")
         # a restarted stream counts only what it read itself
         if restart_between_phases:
-            stop_streams(running)
+            stop_pipeline(running)
             publish(settings, phase2 + resent)
             running = start_all(spark, settings)
             read_since_start = phase2 + resent
         else:
             publish(settings, phase2 + resent)
             read_since_start = phase1 + phase2 + resent
-        wait_until(lambda: caught_up(running, settings, read_since_start), 300, "phase 2")
+        wait_until(lambda: caught_up(running, read_since_start), 300, "phase 2")
     finally:
-        stop_streams(running)
+        stop_pipeline(running)
     sent = phase1 + phase2 + resent
     late_ids = {m.event_id for m in phase2 if m.fault == "late"}
     return settings, sent, late_ids

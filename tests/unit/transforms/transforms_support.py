@@ -10,8 +10,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from retail_lakehouse.contracts import EventFamily
 from spark_streaming.schemas import KAFKA_SCHEMA
-from spark_streaming.transforms.bronze import to_bronze
-from spark_streaming.transforms.validation import parse_and_validate
+from spark_streaming.transforms.validation import validated_records
 
 KAFKA_TIME = datetime(2026, 3, 2, 8, 0, 5, tzinfo=UTC)
 INGESTED_AT = datetime(2026, 3, 2, 8, 0, 6, tzinfo=UTC)
@@ -72,4 +71,5 @@ def kafka_rows(
 
 
 def validated(spark: SparkSession, family: EventFamily, payloads: list[bytes | None]) -> DataFrame:
-    return parse_and_validate(to_bronze(kafka_rows(spark, payloads), INGESTED_AT), family)
+    """Payloads on topic "t" of `family`, through the Spark half of a batch."""
+    return validated_records(kafka_rows(spark, payloads), {"t": family})

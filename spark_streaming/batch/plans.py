@@ -1,22 +1,24 @@
-"""Which tables each event family feeds, and how its gold rows are computed.
+"""Which tables each event family feeds, and how its rows are computed.
 
-A plan ties the pure transforms to the table catalog; the batch processor in
-`family_batch.py` runs any plan the same way.
+A plan ties the driver's pure transforms to the table catalog; the batch processor
+runs every plan the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from pyspark.sql import DataFrame
+import pyarrow as pa
 
 from retail_lakehouse import contracts, tables
 from retail_lakehouse.tables import TableSpec
+from spark_streaming.batch import gold, silver
 from spark_streaming.lake_writer import MergeSpec
-from spark_streaming.transforms import gold, silver
 
-SilverBuilder = Callable[[DataFrame], DataFrame]
+SilverBuilder = Callable[[pa.Table], pa.Table]
+GoldBuilder = Callable[[pa.Table, timedelta], pa.Table]
 
 
 @dataclass(frozen=True)
@@ -25,8 +27,11 @@ class WindowedGold:
 
     spec: TableSpec
     source: TableSpec
-    build: Callable[..., DataFrame]  # (silver rows, window, *, updated_at) -> contribution
+    build: Callable[..., pa.Table]  # (silver rows, window, *, updated_at) -> contribution
     merge: MergeSpec
+
+    def contribution(self, rows: pa.Table, window: timedelta, updated_at: datetime) -> pa.Table:
+        return self.build(rows, window, updated_at=updated_at)
 
 
 @dataclass(frozen=True)
@@ -38,21 +43,20 @@ class FamilyPlan:
     keeps_inventory_levels: bool = False
 
     @property
-    def query_name(self) -> str:
-        return f"{self.family.name}_pipeline"
-
-    @property
     def own_tables(self) -> list[TableSpec]:
-        """Every table this family's stream writes, for periodic maintenance; the
-        shared quarantine and ops tables are left to the sales stream so that two
-        streams never compact one table at once."""
+        """Every table this family's rows reach."""
         specs = [self.bronze, *(spec for spec, _ in self.silver)]
         specs += [target.spec for target in self.windowed_gold]
         if self.keeps_inventory_levels:
             specs.append(tables.INVENTORY_LEVELS)
-        if self.family.name == "sales":
-            specs += [tables.QUARANTINE, tables.STREAM_BATCHES]
         return specs
+
+    @property
+    def latency_table(self) -> TableSpec:
+        """The table whose commit makes an event visible in gold (produce-to-gold)."""
+        if self.windowed_gold:
+            return self.windowed_gold[0].spec
+        return tables.INVENTORY_LEVELS
 
 
 SALES_PLAN = FamilyPlan(

@@ -1,0 +1,467 @@
+"""The foreachBatch function of the pipeline's one query over every family's topic.
+
+Per micro-batch: one Spark job parses and validates every record and brings the
+result back as Arrow (`transforms.validated_records`); the driver then splits it per
+family, de-duplicates against a small index, flags late events, builds silver rows
+and the gold contributions, and commits. Gold commits go first, since they decide
+how soon an event is visible; bronze, quarantine and silver commit beside them, and
+the batch's ops rows last: they mark the batch complete.
+
+Every commit carries a Delta app transaction (query id, batch id), so a batch Spark
+replays after a crash is skipped table by table, and the Kafka offsets read so far,
+so that a lost checkpoint neither loses nor doubles anything (`recovery`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark.sql import DataFrame
+
+from retail_lakehouse import tables
+from retail_lakehouse.contracts import EventFamily
+from retail_lakehouse.durations import duration_seconds
+from retail_lakehouse.logs import kv
+from retail_lakehouse.settings import Settings
+from retail_lakehouse.tables import TableSpec
+from spark_streaming.batch import inventory, recovery
+from spark_streaming.batch.dedup import (
+    Candidate,
+    EventIndex,
+    EventTimeState,
+    Position,
+    decide,
+)
+from spark_streaming.batch.plans import FamilyPlan
+from spark_streaming.batch.records import (
+    bronze_rows,
+    is_late,
+    of_topic,
+    offsets_after,
+    quarantine_rows,
+    stamped,
+    valid_events,
+)
+from spark_streaming.batch_metrics import BatchMetrics, ops_rows
+from spark_streaming.lake_writer import BatchTxn, LakeWriter, MergeSpec
+from spark_streaming.maintenance import PeriodicMaintenance
+from spark_streaming.transforms.validation import validated_records
+
+log = logging.getLogger(__name__)
+
+QUERY_NAME = "retail_pipeline"
+_WRITERS = 8  # commits of one batch in flight at once (delta-rs releases the GIL)
+
+
+@dataclass
+class FamilyState:
+    """What the driver keeps of one family between batches."""
+
+    clock: EventTimeState
+    index: EventIndex
+    levels: dict[inventory.Key, inventory.Level] = field(default_factory=dict)
+
+
+@dataclass
+class FamilyBatch:
+    """One family's share of a micro-batch, computed before anything is committed."""
+
+    plan: FamilyPlan
+    topic: str
+    metrics: BatchMetrics
+    bronze: pa.Table
+    stored: list[Candidate]
+    produced_at: list[datetime]
+    silver: dict[TableSpec, pa.Table]
+    gold: list[tuple[TableSpec, pa.Table, MergeSpec]]
+    gold_done: float | None = None
+
+
+class PipelineBatchProcessor:
+    """Callable passed to `foreachBatch`; holds each family's state."""
+
+    def __init__(
+        self,
+        plans: Iterable[FamilyPlan],
+        settings: Settings,
+        writer: LakeWriter,
+        *,
+        query_name: str = QUERY_NAME,
+    ) -> None:
+        self.plans = {settings.topic(p.family): p for p in plans}
+        self.families: dict[str, EventFamily] = {t: p.family for t, p in self.plans.items()}
+        self.settings = settings
+        self.writer = writer
+        self.query_name = query_name
+        self.delay = timedelta(seconds=duration_seconds(settings.watermark_delay))
+        self.window = timedelta(seconds=duration_seconds(settings.window_duration))
+        self.state: dict[str, FamilyState] | None = None
+        self.read_offsets: recovery.Offsets = {}
+        self.marks: dict[str, recovery.Offsets] = {}
+        self._safety_stock: dict[int, int] | None = None
+        self._app_id: str | None = None
+        self._bound = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=_WRITERS, thread_name_prefix="lake-commit")
+        self.maintenance = PeriodicMaintenance(
+            writer, self._all_tables(), settings.maintain_every_batches
+        )
+        # read by the demo, the tests and `--until-idle` to know how far the stream got
+        self.records_read: Counter[str] = Counter()
+        self.last_batch_monotonic: float | None = None
+        self.in_batch = False  # a long batch is work in progress, not idleness
+        # the last batches' metrics, for profiling
+        self.history: deque[BatchMetrics] = deque(maxlen=1_000)
+
+    @property
+    def input_rows_total(self) -> int:
+        return sum(self.records_read.values())
+
+    def bind(self, query_id: str) -> None:
+        """Key app transactions by the query's id, which lives in its checkpoint."""
+        self._app_id = f"{self.query_name}-{query_id}"
+        self._bound.set()
+
+    def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
+        self.in_batch = True
+        try:
+            self._process(batch_df, batch_id)
+        finally:
+            self.in_batch = False
+
+    # -- the batch -------------------------------------------------------------------
+
+    def _process(self, batch_df: DataFrame, batch_id: int) -> None:
+        if not self._bound.wait(timeout=120) or self._app_id is None:
+            raise RuntimeError("batch processor was never bound to its streaming query")
+        if self.writer.is_committed(tables.STREAM_BATCHES, BatchTxn(self._app_id, batch_id)):
+            log.info(kv("batch_already_committed", query=self.query_name, batch=batch_id))
+            self.last_batch_monotonic = time.monotonic()
+            return
+        started_at = _now()
+        timer = BatchMetrics(self.query_name, "all", batch_id, started_at)
+        with timer.phase("read_validate"):
+            # the batch's one Spark job
+            collected = validated_records(batch_df, self.families).toArrow()
+        state = self._recovered_state()
+        records = stamped(collected, started_at)
+        read = _merged(self.read_offsets, offsets_after(records))
+        txn = BatchTxn(
+            self._app_id, batch_id, recovery.commit_note(self.query_name, batch_id, read)
+        )
+        with timer.phase("prepare"):
+            parts = [
+                self._prepare(topic, of_topic(records, topic), state, batch_id, started_at, read)
+                for topic in self.plans
+            ]
+            parts = [p for p in parts if p.metrics.input_rows]
+            quarantine = self._unwritten_quarantine(quarantine_rows(records, self.families))
+        with timer.phase("commit"):
+            self._commit(parts, quarantine, txn)
+        for part in parts:
+            part.metrics.committed_at = _now()
+            part.metrics.phase_ms = dict(timer.phase_ms)
+        with timer.phase("ops"):
+            if parts:
+                self.writer.append(tables.STREAM_BATCHES, ops_rows([p.metrics for p in parts]), txn)
+        self._advance(parts, state, read)
+        self.maintenance.after_batch(batch_id)
+        self.last_batch_monotonic = time.monotonic()
+        for part in parts:
+            self.records_read[part.topic] += part.metrics.input_rows
+            self.history.append(replace(part.metrics, latencies_ms=[]))
+            log.info(kv("batch_committed", query=self.query_name, **part.metrics.as_log_fields()))
+
+    def _prepare(
+        self,
+        topic: str,
+        records: pa.Table,
+        state: dict[str, FamilyState],
+        batch_id: int,
+        started_at: datetime,
+        read: recovery.Offsets,
+    ) -> FamilyBatch:
+        plan = self.plans[topic]
+        family = plan.family.name
+        fam = state[family]
+        metrics = BatchMetrics(self.query_name, family, batch_id, started_at)
+        metrics.input_rows = records.num_rows
+        metrics.end_offsets = _json({topic: read.get(topic, {})})
+        metrics.watermark = watermark = fam.clock.watermark
+        reasons = pc.value_counts(pc.drop_null(records["reason"])).to_pylist()
+        metrics.quarantine_reasons = {r["values"]: r["counts"] for r in reasons}
+        metrics.quarantined_rows = sum(metrics.quarantine_reasons.values())
+
+        events = valid_events(records, plan.family)
+        metrics.valid_events = events.num_rows
+        decision = decide(
+            zip(
+                events["event_id"].to_pylist(),
+                events["event_time"].to_pylist(),
+                events["kafka_partition"].to_pylist(),
+                events["kafka_offset"].to_pylist(),
+                strict=True,
+            ),
+            fam.index,
+            lambda ids, ranges: self._stored_in_silver(plan, ids, ranges),
+            self.delay,
+        )
+        keep = {(r[2], r[3]) for r in decision.keep}
+        positions = zip(
+            events["kafka_partition"].to_pylist(), events["kafka_offset"].to_pylist(), strict=True
+        )
+        stored = events.filter(pa.array([p in keep for p in positions], pa.bool_()))
+        stored = stored.append_column("is_late", is_late(stored, watermark))
+        metrics.stored_events = stored.num_rows
+        metrics.duplicate_events = len(decision.duplicates)
+        metrics.late_events = pc.sum(stored["is_late"]).as_py() or 0
+        metrics.max_event_time = max(
+            (t for t in (fam.clock.max_event_time, pc.max(stored["event_time"]).as_py()) if t),
+            default=None,
+        )
+        # produce-to-gold counts the events gold reflects: on-time ones, and every stock
+        # change (stock is not windowed, a late change still moves on-hand now)
+        visible = (
+            stored if plan.keeps_inventory_levels else stored.filter(pc.invert(stored["is_late"]))
+        )
+        produced_at = [t for t in visible["produced_at"].to_pylist() if t is not None]
+
+        built = {spec: build(stored) for spec, build in plan.silver}
+        silver_rows = {spec: self._admitted(spec, topic, rows) for spec, rows in built.items()}
+        updated_at = _now()
+        gold: list[tuple[TableSpec, pa.Table, MergeSpec]] = []
+        for target in plan.windowed_gold:
+            rows = self._admitted(target.spec, topic, built[target.source])
+            on_time = rows.filter(pc.invert(rows["is_late"]))
+            gold.append(
+                (target.spec, target.contribution(on_time, self.window, updated_at), target.merge)
+            )
+        if plan.keeps_inventory_levels:
+            changes, snapshots = (
+                self._admitted(tables.INVENTORY_LEVELS, topic, rows) for rows in built.values()
+            )
+            levels = inventory.inventory_levels(
+                changes, snapshots, fam.levels, self._safety_stocks(), updated_at,
+                self._changes_since,
+            )  # fmt: skip
+            gold.append((tables.INVENTORY_LEVELS, levels, inventory.INVENTORY_LEVELS_MERGE))
+        bronze = recovery.beyond(
+            bronze_rows(records), topic, self.marks.get(plan.bronze.qualified_name)
+        )
+        return FamilyBatch(
+            plan, topic, metrics, bronze, decision.keep, produced_at, silver_rows, gold
+        )
+
+    def _commit(self, parts: list[FamilyBatch], quarantine: pa.Table, txn: BatchTxn) -> None:
+        """Gold first, everything else beside it; raises the first failure once every
+        commit has finished (a failed batch is replayed whole, each table skipping what
+        it committed)."""
+        futures: list[Future[bool]] = []
+        for part in parts:
+            merges = [
+                self._pool.submit(self.writer.merge, spec, rows, merge, txn)
+                for spec, rows, merge in part.gold
+            ]
+            futures += merges
+            if merges:
+                merges[0].add_done_callback(_stamp_gold(part))
+            else:
+                part.gold_done = time.monotonic()
+        for part in parts:
+            for spec, rows in part.silver.items():
+                futures.append(self._pool.submit(self.writer.append, spec, rows, txn))
+            futures.append(
+                self._pool.submit(self.writer.append, part.plan.bronze, part.bronze, txn)
+            )
+        if quarantine.num_rows:
+            futures.append(
+                self._pool.submit(self.writer.append, tables.QUARANTINE, quarantine, txn)
+            )
+        errors = [f.exception() for f in futures]
+        failed = next((e for e in errors if e is not None), None)
+        if failed is not None:
+            raise failed
+        now, wall = time.monotonic(), _now()
+        for part in parts:
+            done = part.gold_done or now
+            gold_at = wall - timedelta(seconds=now - done)
+            part.metrics.latencies_ms = [
+                (gold_at - produced).total_seconds() * 1000 for produced in part.produced_at
+            ]
+
+    def _advance(
+        self, parts: list[FamilyBatch], state: dict[str, FamilyState], read: recovery.Offsets
+    ) -> None:
+        """After the batch is complete: the state moves on with what was stored."""
+        for part in parts:
+            fam = state[part.plan.family.name]
+            fam.index.add(part.stored)
+            fam.clock.advance(r[1] for r in part.stored)
+            fam.index.evict_before(fam.clock.max_event_time)
+            for spec, rows, _ in part.gold:
+                if spec == tables.INVENTORY_LEVELS:
+                    fam.levels.update(inventory.levels_of(rows))
+        self.read_offsets = read
+        self.marks = {
+            name: mark for name, mark in self.marks.items() if not recovery.passed(mark, read)
+        }
+
+    # -- state, recovered from the lake on the first batch --------------------------
+
+    def _recovered_state(self) -> dict[str, FamilyState]:
+        if self.state is not None:
+            return self.state
+        last = recovery.last_batches(self.writer, self.query_name)
+        self.read_offsets = recovery.recorded_offsets(last)
+        self.marks = recovery.table_marks(self.writer, self._all_tables(), self.query_name)
+        state: dict[str, FamilyState] = {}
+        for plan in self.plans.values():
+            name = plan.family.name
+            newest = (last.get(name) or {}).get("max_event_time")
+            clock = EventTimeState(self.delay, newest)
+            index = EventIndex(horizon=2 * self.delay)
+            index.evict_before(newest)
+            if index.floor is not None:
+                index.add(self._stored_since(plan, index.floor))
+            fam = FamilyState(clock, index)
+            if plan.keeps_inventory_levels:
+                stored = self.writer.read_arrow(tables.INVENTORY_LEVELS)
+                fam.levels = inventory.levels_of(stored) if stored is not None else {}
+            state[name] = fam
+            log.info(
+                kv(
+                    "state_recovered",
+                    family=name,
+                    watermark=clock.watermark,
+                    indexed_ids=len(index),
+                    resumes_after_batch=(last.get(name) or {}).get("batch_id"),
+                )
+            )
+        self.state = state
+        return state
+
+    def _stored_since(self, plan: FamilyPlan, floor: datetime) -> list[Candidate]:
+        """The family's stored events with event times from `floor` on, from silver."""
+        found: dict[str, Candidate] = {}
+        where = f"event_time >= '{floor.isoformat()}' AND event_date >= '{floor.date()}'"
+        for spec, _ in plan.silver:
+            rows = self.writer.read_arrow(
+                spec, ["event_id", "event_time", "kafka_partition", "kafka_offset"], where
+            )
+            if rows is None:
+                continue
+            for r in rows.to_pylist():
+                found.setdefault(
+                    r["event_id"],
+                    (r["event_id"], r["event_time"], r["kafka_partition"], r["kafka_offset"]),
+                )
+        return list(found.values())
+
+    def _stored_in_silver(
+        self, plan: FamilyPlan, ids: set[str], ranges: list[tuple[datetime, datetime]]
+    ) -> dict[str, set[Position]]:
+        """Where silver holds `ids`, looking only at the files of those event times."""
+        in_time = " OR ".join(
+            f"(event_time >= '{low.isoformat()}' AND event_time <= '{high.isoformat()}'"
+            f" AND event_date >= '{low.date().isoformat()}'"
+            f" AND event_date <= '{high.date().isoformat()}')"
+            for low, high in ranges
+        )
+        wanted = pa.array(sorted(ids), pa.string())
+        found: dict[str, set[Position]] = {}
+        for spec, _ in plan.silver:
+            # the rows of those minutes, matched here: an IN list of thousands of ids
+            # costs DataFusion more to plan than the pruned read costs to scan
+            rows = self.writer.read_arrow(
+                spec, ["event_id", "kafka_partition", "kafka_offset"], in_time
+            )
+            if rows is None or rows.num_rows == 0:
+                continue
+            hits = rows.filter(pc.is_in(rows["event_id"], value_set=wanted))
+            for r in hits.to_pylist():
+                found.setdefault(r["event_id"], set()).add(
+                    (r["kafka_partition"], r["kafka_offset"])
+                )
+        return found
+
+    def _changes_since(
+        self, keys: set[inventory.Key], since: datetime
+    ) -> list[tuple[int, int, str, datetime, int]]:
+        stores = ", ".join(str(s) for s in sorted({k[0] for k in keys}))
+        products = ", ".join(str(p) for p in sorted({k[1] for k in keys}))
+        rows = self.writer.read_arrow(
+            tables.SILVER_INVENTORY_CHANGES,
+            ["store_id", "product_id", "event_id", "event_time", "quantity"],
+            f"store_id IN ({stores}) AND product_id IN ({products}) "
+            f"AND event_time > '{since.isoformat()}' AND event_date >= '{since.date()}'",
+        )
+        if rows is None:
+            return []
+        return [
+            (r["store_id"], r["product_id"], r["event_id"], r["event_time"], r["quantity"])
+            for r in rows.to_pylist()
+            if (r["store_id"], r["product_id"]) in keys
+        ]
+
+    def _safety_stocks(self) -> dict[int, int]:
+        if self._safety_stock is None:
+            rows = self.writer.read_arrow(tables.PRODUCTS, ["product_id", "safety_stock"])
+            if rows is None:
+                log.warning(kv("reference_products_missing", effect="safety stock unknown"))
+                return {}
+            self._safety_stock = dict(
+                zip(rows["product_id"].to_pylist(), rows["safety_stock"].to_pylist(), strict=True)
+            )
+        return self._safety_stock
+
+    # -- a lost checkpoint: tables that hold part of a batch already -----------------
+
+    def _admitted(self, spec: TableSpec, topic: str, rows: pa.Table) -> pa.Table:
+        """A table's silver-shaped rows it does not hold yet (see `recovery.beyond`)."""
+        mark = self.marks.get(spec.qualified_name)
+        return recovery.beyond(rows, topic, mark, "kafka_partition", "kafka_offset")
+
+    def _unwritten_quarantine(self, rows: pa.Table) -> pa.Table:
+        mark = self.marks.get(tables.QUARANTINE.qualified_name)
+        if not mark or rows.num_rows == 0:
+            return rows
+        parts = [recovery.beyond(of_topic(rows, t), t, mark) for t in self.plans]
+        return pa.concat_tables(parts)
+
+    def _all_tables(self) -> list[TableSpec]:
+        specs = {s.qualified_name: s for p in self.plans.values() for s in p.own_tables}
+        specs[tables.QUARANTINE.qualified_name] = tables.QUARANTINE
+        return list(specs.values())
+
+
+def _stamp_gold(part: FamilyBatch) -> Callable[[Future[bool]], None]:
+    def done(_: Future[bool]) -> None:
+        part.gold_done = time.monotonic()
+
+    return done
+
+
+def _merged(before: recovery.Offsets, after: recovery.Offsets) -> recovery.Offsets:
+    merged = {topic: dict(ends) for topic, ends in before.items()}
+    for topic, ends in after.items():
+        for partition, end in ends.items():
+            current = merged.setdefault(topic, {}).get(partition, 0)
+            merged[topic][partition] = max(current, end)
+    return merged
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
