@@ -4,7 +4,7 @@ back, stamped with the time the batch was read and split into what each table ge
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -55,7 +55,9 @@ def stamped(records: pa.Table, ingested_at: datetime) -> pa.Table:
     n = records.num_rows
     read_at = pa.scalar(ingested_at, _TIMESTAMP)
     records = records.append_column("ingested_at", pa.array([ingested_at] * n, _TIMESTAMP))
-    records = records.append_column("ingest_date", pa.array([ingested_at.date()] * n, pa.date32()))
+    # the UTC date, whatever zone the read time is given in (a naive one is UTC already)
+    day = (ingested_at.astimezone(UTC) if ingested_at.tzinfo else ingested_at).date()
+    records = records.append_column("ingest_date", pa.array([day] * n, pa.date32()))
     limit = pc.add(read_at, pa.scalar(MAX_EVENT_AHEAD_OF_ARRIVAL, pa.duration("us")))
     ahead = pc.and_kleene(pc.is_null(records["reason"]), pc.greater(records["event_time"], limit))
     ahead = pc.fill_null(ahead, False)

@@ -15,10 +15,11 @@ from decimal import ROUND_HALF_UP, Decimal
 import duckdb
 import pyarrow as pa
 from chispa import assert_df_equality
+from deltalake import DeltaTable
 
 from producer.malformed import MALFORMED_KINDS
 from producer.messages import OutboundMessage
-from retail_lakehouse import contracts
+from retail_lakehouse import contracts, lake
 
 # how the producer's fault kinds must come out of validation
 EXPECTED_REASON = {
@@ -278,9 +279,16 @@ def wait_until(predicate, timeout_s: float, what: str, poll_s: float = 0.5) -> N
         time.sleep(poll_s)
 
 
-def assert_table_equals(spark, writer, spec, expected: pa.Table) -> None:
+def read_table(settings, spec) -> pa.Table:
+    """A lake table as it is stored, read with delta-rs directly (not the pipeline's
+    own reader): its latest version, every row."""
+    uri = lake.uri(settings, spec).replace("s3a://", "s3://", 1)
+    return DeltaTable(uri, storage_options=lake.storage_options(settings) or None).to_pyarrow_table()
+
+
+def assert_table_equals(spark, settings, spec, expected: pa.Table) -> None:
     """The lake table, restricted to the expected columns, equals `expected` as a whole."""
-    actual = spark.createDataFrame(writer.read_arrow(spec, expected.column_names))
+    actual = spark.createDataFrame(read_table(settings, spec).select(expected.column_names))
     assert_df_equality(
         actual, spark.createDataFrame(expected), ignore_row_order=True, ignore_nullable=True
     )

@@ -1,14 +1,19 @@
 """Kill the streaming driver right after a Delta commit and before Spark's own commit
-log, restart it, and check that no table lost or doubled a row: every family, at
-the default watermark and at a wide one."""
+log, restart it, and check that no table lost or doubled a row: every family, both
+writers, at the default watermark and at a wide one, killed after a gold, a silver or
+the ops commit of a batch. Then lose the checkpoint: deleted between runs, and deleted
+after a crash left a batch half committed; the restart resumes from the offsets the
+lake recorded, and still nothing is lost or doubled."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from lakehouse_expectations import (
@@ -20,6 +25,7 @@ from lakehouse_expectations import (
     gold_sales_by_product,
     gold_sales_by_store,
     inventory_tables,
+    read_table,
     sales_lines_table,
     unique_valid_events,
 )
@@ -36,7 +42,6 @@ from retail_lakehouse import tables
 from retail_lakehouse.contracts import FAMILIES
 from retail_lakehouse.settings import Settings
 from spark_streaming.crash_drill import ENV_VAR
-from spark_streaming.delta_rs_writer import DeltaRsWriter
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +49,12 @@ CRASH_EXIT_CODE = 137
 
 
 def run_stream(
-    settings: Settings, family: str, watermark: str, crash_after: str | None, batch_rows: int
+    settings: Settings,
+    family: str,
+    watermark: str,
+    crash_after: str | None,
+    batch_rows: int,
+    writer: str = "delta-rs",
 ) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
@@ -57,6 +67,7 @@ def run_stream(
         "MAX_OFFSETS_PER_TRIGGER": str(batch_rows),
         "TRIGGER_INTERVAL": "200 milliseconds",
         "WATERMARK_DELAY": watermark,
+        "DELTA_WRITER": writer,
         "SPARK_MASTER": "local[2]",
         "SPARK_DRIVER_MEMORY": "1g",
         "PYSPARK_PYTHON": sys.executable,
@@ -64,46 +75,16 @@ def run_stream(
     env.pop(ENV_VAR, None)
     if crash_after:
         env[ENV_VAR] = crash_after
-    for _ in range(STARTS):
-        # idle = no batch finished for that many seconds
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "spark_streaming.main",
-                "--families",
-                family,
-                "--until-idle",
-                # a run meant to crash ends at the crash, so its idle limit costs nothing
-                # and must outlast a slow batch on a loaded machine; the resumed run
-                # waits long enough for every remaining batch
-                "120" if crash_after else "30",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if not never_started(done):
-            return done
-    return done
-
-
-# Spark gives the Python source's worker a fixed 10 s to connect back to the JVM when a
-# query starts; on a loaded machine it can miss that. Such a query never read anything,
-# so starting the process again is what a user would do, and proves nothing away.
-STARTS = 5
-
-
-def never_started(done: subprocess.CompletedProcess) -> bool:
-    return (
-        done.returncode not in (0, CRASH_EXIT_CODE)
-        and "Python worker failed to connect back" in done.stderr
-        and "Current State: INITIALIZING" in done.stderr
+    # idle = no batch finished for that many seconds; a run meant to crash ends at the
+    # crash, so its idle limit costs nothing and must outlast a slow batch
+    idle = "120" if crash_after else "10"
+    command = [sys.executable, "-m", "spark_streaming.main", "--families", family]
+    return subprocess.run(
+        [*command, "--until-idle", idle], env=env, capture_output=True, text=True, timeout=600
     )
 
 
-def expected_tables(family: str, sent: list, writer: DeltaRsWriter) -> list[tuple]:
+def expected_tables(family: str, sent: list, settings: Settings) -> list[tuple]:
     """(table, expected rows) of a family, computed from the messages sent."""
     valid = unique_valid_events(sent)
     if family == "sales":
@@ -120,7 +101,7 @@ def expected_tables(family: str, sent: list, writer: DeltaRsWriter) -> list[tupl
             (tables.FUNNEL_BY_PRODUCT_MINUTE, gold_funnel(clicks)),
         ]
     changes, counts = inventory_tables(valid)
-    products = writer.read_arrow(tables.PRODUCTS, ["product_id", "safety_stock"])
+    products = read_table(settings, tables.PRODUCTS).select(["product_id", "safety_stock"])
     return [
         (tables.SILVER_INVENTORY_CHANGES, changes),
         (tables.SILVER_INVENTORY_SNAPSHOTS, counts),
@@ -138,67 +119,112 @@ BATCHES = 5
 
 
 @pytest.mark.parametrize(
-    ("family", "crash_after", "watermark", "clock"),
+    ("family", "writer", "crash_after", "watermark", "clock"),
     [
-        # silver and the first gold table committed batch 1, the second gold table did
-        # not; rate-limited reads of a simulated day run ahead on some partitions, so a
-        # wide watermark keeps every event on time and the expected gold simple
-        ("sales", "gold.sales_by_product_minute:1", "1 day", "simulated"),
-        ("sales", "gold.sales_by_product_minute:1", DEFAULT_WATERMARK, "realtime"),
-        ("clickstream", "gold.funnel_by_product_minute:1", DEFAULT_WATERMARK, "realtime"),
+        # the first gold table committed batch 1, maybe others beside it; rate-limited
+        # reads of a simulated day run ahead on some partitions, so a wide watermark
+        # keeps every event on time and the expected gold simple
+        ("sales", "delta-rs", "gold.sales_by_product_minute:1", "1 day", "simulated"),
+        # every table of batch 1 committed, Spark's commit log did not
+        ("sales", "delta-rs", "ops.stream_batches:1", DEFAULT_WATERMARK, "realtime"),
+        ("sales", "delta-spark", "silver.sales_lines:2", DEFAULT_WATERMARK, "realtime"),
+        ("clickstream", "delta-spark", "gold.funnel_by_product_minute:1", DEFAULT_WATERMARK,
+         "realtime"),
         # inventory tables carry no lateness (levels apply late changes too), so a
         # simulated day at the default watermark has one right answer
-        ("inventory", "gold.inventory_levels:1", DEFAULT_WATERMARK, "simulated"),
-    ],
-    ids=["sales-1day", "sales-default", "clickstream-default", "inventory-default"],
+        ("inventory", "delta-rs", "gold.inventory_levels:1", DEFAULT_WATERMARK, "simulated"),
+    ],  # fmt: skip
+    ids=["sales-gold-1day", "sales-ops", "sales-silver-spark", "clicks-gold-spark", "inventory"],
 )
 def test_restart_after_a_crash_between_delta_and_spark_commits(
-    spark, family, crash_after, watermark, clock, tmp_path
+    spark, family, writer, crash_after, watermark, clock, tmp_path
 ):
     with LocalKafka() as broker:
-        settings = Settings(
-            kafka_bootstrap_servers=broker.bootstrap_servers,
-            lake_root=str(tmp_path / "lake"),
-            checkpoint_root=str(tmp_path / "checkpoints"),
-            topic_sales="crash.sales",
-            topic_clickstream="crash.clickstream",
-            topic_inventory="crash.inventory",
-        )
-        ensure_topics(settings)
-        catalog = build_catalog(5)
-        write_reference_tables(settings, catalog)
-        stream = generate_messages(
-            settings,
-            seed=5,
-            events=3000,
-            faults=FaultConfig(duplicate_rate=0.05, malformed_rate=0.02),
-            clock=(
-                SimulatedClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
-                if clock == "simulated"
-                else RealtimeClock()
-            ),
-            catalog=catalog,
-        )
-        topic = settings.topic(next(f for f in FAMILIES if f.name == family))
-        sent = [m for m in stream if m.topic == topic]
-        KafkaPublisher(producer_config(settings)).publish(sent)
-        # a family's share of the events depends on the shop's hour (few till sales at
-        # night), so batches are sized from what was sent: always about BATCHES of them
+        settings, sent = published(broker, tmp_path, family, clock)
         batch_rows = max(1, len(sent) // BATCHES)
 
-        crashed = run_stream(settings, family, watermark, crash_after, batch_rows)
+        crashed = run_stream(settings, family, watermark, crash_after, batch_rows, writer)
         assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr[-3000:]
         assert "crash_drill" in crashed.stderr
-        resumed = run_stream(settings, family, watermark, None, batch_rows)
+        resumed = run_stream(settings, family, watermark, None, batch_rows, writer)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
 
-    writer = DeltaRsWriter(settings)
-    bronze = writer.read_arrow(BRONZE[family], ["value"])["value"].to_pylist()
-    assert Counter(bronze) == Counter(m.value for m in sent)
-    for spec, expected in expected_tables(family, sent, writer):
-        assert expected.num_rows > 0
-        assert_table_equals(spark, writer, spec, expected)
-    # every batch committed once, the crashed one (batch 1) and some after it included
-    batches = writer.read_arrow(tables.STREAM_BATCHES, ["batch_id"])["batch_id"].to_pylist()
+    assert_family_tables(spark, settings, family, sent)
+    # every batch committed once, the crashed one and some after it included
+    batches = read_table(settings, tables.STREAM_BATCHES)["batch_id"].to_pylist()
     assert sorted(batches) == list(range(len(batches)))
     assert len(batches) > 2
+
+
+@pytest.mark.parametrize("crash_first", [False, True], ids=["stopped", "crashed-mid-batch"])
+def test_a_lost_checkpoint_resumes_from_the_lake(spark, tmp_path, crash_first):
+    """The checkpoint is deleted while the job is down, after a clean stop or after a
+    crash that left batch 1 half committed (gold, not yet silver or ops); more events
+    arrive; the restarted job finds no checkpoint and must neither read every topic
+    again (doubling what the lake holds) nor skip what it never stored."""
+    family, watermark = "sales", DEFAULT_WATERMARK
+    with LocalKafka() as broker:
+        settings, sent = published(broker, tmp_path, family, "realtime")
+        half = len(sent) // 2
+        first, second = sent[:half], sent[half:]
+        # the first half only, then the second half after the checkpoint is gone
+        topic = settings.topic_sales
+        publisher = KafkaPublisher(producer_config(settings))
+        batch_rows = max(1, len(first) // BATCHES)
+        ensure_topics(settings.model_copy(update={"topic_sales": topic}))
+        assert publisher.publish(first).failed == 0
+        if crash_first:
+            crash = run_stream(
+                settings, family, watermark, "gold.sales_by_product_minute:1", batch_rows
+            )
+            assert crash.returncode == CRASH_EXIT_CODE, crash.stderr[-3000:]
+        else:
+            ran = run_stream(settings, family, watermark, None, batch_rows)
+            assert ran.returncode == 0, ran.stderr[-3000:]
+        checkpoint = Path(settings.checkpoint_root or "") / "retail_pipeline"
+        assert (checkpoint / "offsets").is_dir()
+        shutil.rmtree(checkpoint)
+        assert publisher.publish(second).failed == 0
+        resumed = run_stream(settings, family, watermark, None, batch_rows)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert "event=lake_recorded_offsets" in resumed.stderr
+    assert_family_tables(spark, settings, family, sent)
+
+
+def published(broker, tmp_path, family: str, clock: str) -> tuple[Settings, list]:
+    """Settings for a fresh lake and topics, and the family's messages (published
+    unless the test publishes them itself)."""
+    settings = Settings(
+        kafka_bootstrap_servers=broker.bootstrap_servers,
+        lake_root=str(tmp_path / "lake"),
+        checkpoint_root=str(tmp_path / "checkpoints"),
+        topic_sales="crash.sales",
+        topic_clickstream="crash.clickstream",
+        topic_inventory="crash.inventory",
+    )
+    ensure_topics(settings)
+    catalog = build_catalog(5)
+    write_reference_tables(settings, catalog)
+    stream = generate_messages(
+        settings,
+        seed=5,
+        events=3000,
+        faults=FaultConfig(duplicate_rate=0.05, malformed_rate=0.02),
+        clock=(
+            SimulatedClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+            if clock == "simulated"
+            else RealtimeClock()
+        ),
+        catalog=catalog,
+    )
+    topic = settings.topic(next(f for f in FAMILIES if f.name == family))
+    sent = [m for m in stream if m.topic == topic]
+    return settings, sent
+
+
+def assert_family_tables(spark, settings: Settings, family: str, sent: list) -> None:
+    bronze = read_table(settings, BRONZE[family])["value"].to_pylist()
+    assert Counter(bronze) == Counter(m.value for m in sent)
+    for spec, expected in expected_tables(family, sent, settings):
+        assert expected.num_rows > 0
+        assert_table_equals(spark, settings, spec, expected)

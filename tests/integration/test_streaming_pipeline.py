@@ -16,6 +16,7 @@ import pytest
 from lakehouse_expectations import (
     QUARANTINED_FAULTS,
     assert_table_equals,
+    read_table,
     clicks_table,
     expected_quarantine,
     expected_sales_lines,
@@ -43,7 +44,6 @@ from producer.topics import ensure_topics
 from retail_lakehouse import tables
 from retail_lakehouse.contracts import FAMILIES
 from retail_lakehouse.settings import Settings
-from spark_streaming.delta_rs_writer import DeltaRsWriter
 from spark_streaming.streams import stop_pipeline
 
 pytestmark = pytest.mark.integration
@@ -51,13 +51,14 @@ pytestmark = pytest.mark.integration
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 DEFAULT_WATERMARK = Settings.model_fields["watermark_delay"].default
 
-# (watermark, how phase 2 arrives): a wide watermark with phase 2 published into the
-# running streams; the default watermark with the streams stopped and restarted
-# between the phases, so each phase is read as one batch (partition skew inside a
-# batch never makes an on-time event late) and the watermark is recovered on restart
+# (watermark, how phase 2 arrives, writer): a wide watermark with phase 2 published
+# into the running pipeline, written by delta-rs; the default watermark with the
+# pipeline stopped and restarted between the phases, so each phase is read as one
+# batch (partition skew inside a batch never makes an on-time event late) and the
+# watermark is recovered on restart, written by delta-spark
 RUNS = {
-    "wide-watermark-live": ("30 minutes", False),
-    "default-watermark-restart": (DEFAULT_WATERMARK, True),
+    "wide-watermark-live-delta-rs": ("30 minutes", False, "delta-rs"),
+    "default-watermark-restart-delta-spark": (DEFAULT_WATERMARK, True, "delta-spark"),
 }
 
 
@@ -134,10 +135,10 @@ def future_dated(messages: list[OutboundMessage]) -> list[OutboundMessage]:
 def pipeline_run(request, spark, broker, tmp_path_factory):
     """Phase 1 sets a watermark (and carries events from a clock in 2099, which must
     not move it); phase 2 brings late events, re-sends and more faults."""
-    watermark, restart_between_phases = RUNS[request.param]
+    watermark, restart_between_phases, writer = RUNS[request.param]
     root = tmp_path_factory.mktemp("e2e")
     name = f"e2e-{request.param}"
-    settings = make_settings(broker, root, name, watermark_delay=watermark)
+    settings = make_settings(broker, root, name, watermark_delay=watermark, delta_writer=writer)
     ensure_topics(settings)
     catalog = build_catalog(11)
     write_reference_tables(settings, catalog)
@@ -178,22 +179,19 @@ def pipeline_run(request, spark, broker, tmp_path_factory):
 
 def test_bronze_keeps_every_record_as_received(pipeline_run):
     settings, sent, _ = pipeline_run
-    writer = DeltaRsWriter(settings)
     for family, spec in (
         ("sales", tables.BRONZE_SALES),
         ("clickstream", tables.BRONZE_CLICKSTREAM),
         ("inventory", tables.BRONZE_INVENTORY),
     ):
         topic = settings.topic(next(f for f in FAMILIES if f.name == family))
-        stored = writer.read_arrow(spec, ["value"])["value"].to_pylist()
+        stored = read_table(settings, spec)["value"].to_pylist()
         assert Counter(stored) == Counter(m.value for m in sent if m.topic == topic)
 
 
 def test_quarantine_holds_exactly_the_malformed_records_with_reasons(pipeline_run):
     settings, sent, _ = pipeline_run
-    stored = DeltaRsWriter(settings).read_arrow(
-        tables.QUARANTINE, ["topic", "raw_payload", "reason"]
-    )
+    stored = read_table(settings, tables.QUARANTINE).select(["topic", "raw_payload", "reason"])
     assert Counter(zip(*(stored[c].to_pylist() for c in stored.column_names), strict=True)) == (
         expected_quarantine(sent)
     )
@@ -202,29 +200,27 @@ def test_quarantine_holds_exactly_the_malformed_records_with_reasons(pipeline_ru
 def test_silver_sales_lines_are_exactly_the_unique_valid_sales(spark, pipeline_run):
     settings, sent, late_ids = pipeline_run
     expected = sales_lines_table(expected_sales_lines(unique_valid_events(sent), late_ids))
-    assert_table_equals(spark, DeltaRsWriter(settings), tables.SILVER_SALES_LINES, expected)
+    assert_table_equals(spark, settings, tables.SILVER_SALES_LINES, expected)
 
 
 def test_silver_clickstream_is_exactly_the_unique_valid_clicks(spark, pipeline_run):
     settings, sent, late_ids = pipeline_run
     expected = clicks_table(unique_valid_events(sent), late_ids)
-    assert_table_equals(spark, DeltaRsWriter(settings), tables.SILVER_CLICKSTREAM, expected)
+    assert_table_equals(spark, settings, tables.SILVER_CLICKSTREAM, expected)
 
 
 def test_silver_inventory_is_exactly_the_unique_valid_changes_and_counts(spark, pipeline_run):
     settings, sent, _ = pipeline_run
     changes, counts = inventory_tables(unique_valid_events(sent))
-    writer = DeltaRsWriter(settings)
     for spec, expected in (
         (tables.SILVER_INVENTORY_CHANGES, changes),
         (tables.SILVER_INVENTORY_SNAPSHOTS, counts),
     ):
-        assert_table_equals(spark, writer, spec, expected)
+        assert_table_equals(spark, settings, spec, expected)
 
 
 def test_late_events_stay_in_silver_flagged_and_counted(pipeline_run):
     settings, _sent, late_ids = pipeline_run
-    writer = DeltaRsWriter(settings)
     flagged = set()
     for spec in (
         tables.SILVER_SALES_LINES,
@@ -233,17 +229,17 @@ def test_late_events_stay_in_silver_flagged_and_counted(pipeline_run):
         # stock counts arrive late too, now that the end-to-end run reorders them
         tables.SILVER_INVENTORY_SNAPSHOTS,
     ):
-        rows = writer.read_arrow(spec, ["event_id", "is_late"]).to_pylist()
+        rows = read_table(settings, spec).select(["event_id", "is_late"]).to_pylist()
         flagged |= {r["event_id"] for r in rows if r["is_late"]}
     assert late_ids and flagged == late_ids
-    batches = writer.read_arrow(tables.STREAM_BATCHES, ["late_events"])
+    batches = read_table(settings, tables.STREAM_BATCHES).select(["late_events"])
     assert sum(batches["late_events"].to_pylist()) == len(late_ids)
 
 
 def test_duplicates_are_counted(pipeline_run):
     settings, sent, _ = pipeline_run
     valid = [m for m in sent if m.fault not in QUARANTINED_FAULTS]
-    batches = DeltaRsWriter(settings).read_arrow(tables.STREAM_BATCHES, ["duplicate_events"])
+    batches = read_table(settings, tables.STREAM_BATCHES).select(["duplicate_events"])
     assert sum(batches["duplicate_events"].to_pylist()) == len(valid) - len(
         unique_valid_events(sent)
     )
@@ -251,7 +247,7 @@ def test_duplicates_are_counted(pipeline_run):
 
 def _gold(spark, settings, spec, expected: pa.Table):
     assert expected.num_rows > 0
-    assert_table_equals(spark, DeltaRsWriter(settings), spec, expected)
+    assert_table_equals(spark, settings, spec, expected)
 
 
 def test_gold_sales_by_product_minute_matches_duckdb(spark, pipeline_run):
@@ -279,7 +275,7 @@ def test_gold_funnel_by_product_minute_matches_duckdb(spark, pipeline_run):
 def test_gold_inventory_levels_are_latest_count_plus_later_changes(spark, pipeline_run):
     settings, sent, _ = pipeline_run
     changes, counts = inventory_tables(unique_valid_events(sent))
-    products = DeltaRsWriter(settings).read_arrow(tables.PRODUCTS, ["product_id", "safety_stock"])
+    products = read_table(settings, tables.PRODUCTS).select(["product_id", "safety_stock"])
     _gold(
         spark, settings, tables.INVENTORY_LEVELS, gold_inventory_levels(changes, counts, products)
     )
