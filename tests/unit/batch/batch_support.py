@@ -114,7 +114,9 @@ def utc(text: str) -> datetime:
 
 def rows_table(rows: Sequence[dict[str, Any] | Sequence[Any]], schema: pa.Schema) -> pa.Table:
     """A table from dicts, or from tuples in the schema's column order."""
-    dicts = [row if isinstance(row, dict) else dict(zip(schema.names, row, strict=True)) for row in rows]
+    dicts = [
+        row if isinstance(row, dict) else dict(zip(schema.names, row, strict=True)) for row in rows
+    ]
     return pa.Table.from_pylist(dicts, schema=schema)
 
 

@@ -103,7 +103,9 @@ def record(
         "reason": reason,
         "reason_detail": detail,
         "raw_payload": value.decode(errors="replace") if reason and value is not None else None,
-        **{name: seen.get(name) for name in ("event_id", "event_type", "event_time", "produced_at")},
+        **{
+            name: seen.get(name) for name in ("event_id", "event_type", "event_time", "produced_at")
+        },
         "sales": event if reason is None and family == "sales" else None,
         "clickstream": event if reason is None and family == "clickstream" else None,
     }
@@ -310,7 +312,11 @@ def test_events_before_the_watermark_are_late():
     events = pa.table(
         {
             "event_time": pa.array(
-                [utc("2026-03-02 07:59:59.999"), utc("2026-03-02 08:00:00"), utc("2026-03-02 08:00:00.001")],
+                [
+                    utc("2026-03-02 07:59:59.999"),
+                    utc("2026-03-02 08:00:00"),
+                    utc("2026-03-02 08:00:00.001"),
+                ],
                 TS,
             )
         }

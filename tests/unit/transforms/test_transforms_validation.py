@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import Decimal
 
+import pyarrow as pa
 from chispa import assert_df_equality
 from pyspark.sql import Row
 from pyspark.sql import functions as F
@@ -16,14 +18,15 @@ from transforms_support import (
     SNAPSHOT,
     VIEW,
     changed,
+    kafka_rows,
     utc,
     validated,
 )
 
 from retail_lakehouse.contracts import CLICKSTREAM, INVENTORY, SALES
+from spark_streaming.batch.records import quarantine_rows, stamped
 from spark_streaming.schemas import KAFKA_SCHEMA, read_schema
-from spark_streaming.transforms.bronze import to_bronze
-from spark_streaming.transforms.validation import parse_and_validate, quarantine_rows
+from spark_streaming.transforms.validation import validated_records
 
 OUTCOME_SCHEMA = "offset long, reason string, reason_detail string"
 
@@ -202,7 +205,7 @@ def test_inventory_payloads_are_checked_against_their_own_event_type(spark):
 
 
 def test_event_is_typed_with_the_family_read_schema(spark):
-    actual = validated(spark, SALES, [SALE.encode(), b"{oops"]).select("offset", "event")
+    actual = validated(spark, SALES, [SALE.encode(), b"{oops"]).select("offset", "sales")
 
     line_type = T.StructType(
         [
@@ -257,34 +260,118 @@ def test_event_is_typed_with_the_family_read_schema(spark):
     )
     expected = spark.createDataFrame(
         [(0, sale), (1, None)],
-        T.StructType([T.StructField("offset", T.LongType()), T.StructField("event", event_type)]),
+        T.StructType([T.StructField("offset", T.LongType()), T.StructField("sales", event_type)]),
     )
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
 
-def test_validated_rows_keep_the_bronze_columns(spark):
-    actual = validated(spark, SALES, [SALE.encode()])
+TS = pa.timestamp("us", tz="UTC")
+MONEY = pa.decimal128(12, 2)
+# what the driver receives (tests/unit/batch builds its inputs in this shape)
+SALES_RECORDS_ARROW = pa.schema(
+    [
+        ("key", pa.binary()),
+        ("value", pa.binary()),
+        ("topic", pa.string()),
+        ("partition", pa.int32()),
+        ("offset", pa.int64()),
+        ("kafka_timestamp", TS),
+        ("kafka_timestamp_type", pa.int32()),
+        ("reason", pa.string()),
+        ("reason_detail", pa.string()),
+        ("raw_payload", pa.string()),
+        ("event_id", pa.string()),
+        ("event_type", pa.string()),
+        ("event_time", TS),
+        ("produced_at", TS),
+        (
+            "sales",
+            pa.struct(
+                [
+                    ("event_id", pa.string()),
+                    ("event_type", pa.string()),
+                    ("event_time", TS),
+                    ("produced_at", TS),
+                    ("transaction_id", pa.string()),
+                    ("store_id", pa.int32()),
+                    ("channel", pa.string()),
+                    ("customer_id", pa.int64()),
+                    ("payment_type", pa.string()),
+                    (
+                        "lines",
+                        pa.list_(
+                            pa.struct(
+                                [
+                                    ("line_number", pa.int32()),
+                                    ("product_id", pa.int64()),
+                                    ("quantity", pa.int32()),
+                                    ("unit_price", MONEY),
+                                    ("discount", MONEY),
+                                ]
+                            )
+                        ),
+                    ),
+                ]
+            ),
+        ),
+    ]
+)
 
-    assert actual.columns == [
-        "key",
-        "value",
-        "topic",
-        "partition",
-        "offset",
-        "kafka_timestamp",
-        "kafka_timestamp_type",
-        "ingested_at",
-        "ingest_date",
-        "event",
-        "reason",
-        "reason_detail",
+
+def test_validated_records_keep_the_kafka_record_and_reach_the_driver_as_arrow(spark):
+    actual = validated(spark, SALES, [SALE.encode()]).toArrow()
+
+    # field names and types; Spark marks nullability its own way
+    assert [(f.name, f.type) for f in actual.schema] == [
+        (f.name, f.type) for f in SALES_RECORDS_ARROW
     ]
 
 
-QUARANTINE_SCHEMA = (
-    "family string, topic string, partition int, offset long, kafka_timestamp timestamp, "
-    "key binary, raw_payload string, reason string, reason_detail string, event_id string, "
-    "event_type string, ingested_at timestamp, ingest_date date"
+def test_each_topic_is_checked_against_its_own_family(spark):
+    kafka = kafka_rows(spark, [SALE.encode(), VIEW.encode()], topic="s").unionByName(
+        kafka_rows(spark, [VIEW.encode(), SALE.encode()], topic="c")
+    )
+
+    checked = validated_records(kafka, {"s": SALES, "c": CLICKSTREAM})
+
+    actual = checked.select(
+        "topic",
+        "offset",
+        "reason",
+        "reason_detail",
+        "event_id",
+        F.col("sales.event_id").alias("sale_id"),
+        F.col("clickstream.event_id").alias("click_id"),
+    )
+    expected = spark.createDataFrame(
+        [
+            ("s", 0, None, None, "s-1", "s-1", None),
+            ("s", 1, "unknown_event_type", "view", "c-1", None, None),
+            ("c", 0, None, None, "c-1", None, "c-1"),
+            ("c", 1, "unknown_event_type", "sale", "s-1", None, None),
+        ],
+        "topic string, offset long, reason string, reason_detail string, event_id string, "
+        "sale_id string, click_id string",
+    )
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+QUARANTINE_ARROW = pa.schema(
+    [
+        ("family", pa.string()),
+        ("topic", pa.string()),
+        ("partition", pa.int32()),
+        ("offset", pa.int64()),
+        ("kafka_timestamp", TS),
+        ("key", pa.binary()),
+        ("raw_payload", pa.string()),
+        ("reason", pa.string()),
+        ("reason_detail", pa.string()),
+        ("event_id", pa.string()),
+        ("event_type", pa.string()),
+        ("ingested_at", TS),
+        ("ingest_date", pa.date32()),
+    ]
 )
 
 
@@ -297,90 +384,35 @@ def test_quarantine_rows_carry_the_raw_payload_and_what_could_be_read(spark):
         changed(SALE, event_id="s-3", channel="drone"),
         None,
     ]
-    checked = validated(spark, SALES, payloads)
+    records = stamped(validated(spark, SALES, payloads).toArrow(), INGESTED_AT)
 
-    actual = quarantine_rows(checked, SALES)
+    actual = quarantine_rows(records, {"t": SALES})
 
-    day = INGESTED_AT.date()
-    common = ("t", 0)
+    day = date(2026, 3, 2)
     refund = changed(SALE, event_id="s-2", event_type="refund").decode()
     drone = changed(SALE, event_id="s-3", channel="drone").decode()
-    expected = spark.createDataFrame(
+    common = ("sales", "t", 0)
+    expected = pa.Table.from_pylist(
         [
-            (
-                "sales",
-                *common,
-                1,
-                KAFKA_TIME,
-                b"k",
-                '{"event_id": "x", "event_type": "sale", "store_id": "1',
-                "malformed_json",
-                "payload is not valid JSON",
-                None,
-                None,
-                INGESTED_AT,
-                day,
-            ),
-            (
-                "sales",
-                *common,
-                2,
-                KAFKA_TIME,
-                b"k",
-                '{"event_id": "s-9", "brand": "caf\ufffd"}',
-                "malformed_json",
-                "payload is not valid UTF-8",
-                None,
-                None,
-                INGESTED_AT,
-                day,
-            ),
-            (
-                "sales",
-                *common,
-                3,
-                KAFKA_TIME,
-                b"k",
-                refund,
-                "unknown_event_type",
-                "refund",
-                "s-2",
-                "refund",
-                INGESTED_AT,
-                day,
-            ),
-            (
-                "sales",
-                *common,
-                4,
-                KAFKA_TIME,
-                b"k",
-                drone,
-                "invalid_value",
-                "channel",
-                "s-3",
-                "sale",
-                INGESTED_AT,
-                day,
-            ),
-            (
-                "sales",
-                *common,
-                5,
-                KAFKA_TIME,
-                b"k",
-                None,
-                "malformed_json",
-                "value is null",
-                None,
-                None,
-                INGESTED_AT,
-                day,
-            ),
+            dict(zip(QUARANTINE_ARROW.names, row, strict=True))
+            for row in [
+                (*common, 1, KAFKA_TIME, b"k",
+                 '{"event_id": "x", "event_type": "sale", "store_id": "1', "malformed_json",
+                 "payload is not valid JSON", None, None, INGESTED_AT, day),
+                (*common, 2, KAFKA_TIME, b"k", '{"event_id": "s-9", "brand": "caf\ufffd"}',
+                 "malformed_json", "payload is not valid UTF-8", None, None, INGESTED_AT, day),
+                (*common, 3, KAFKA_TIME, b"k", refund, "unknown_event_type", "refund", "s-2",
+                 "refund", INGESTED_AT, day),
+                (*common, 4, KAFKA_TIME, b"k", drone, "invalid_value", "channel", "s-3", "sale",
+                 INGESTED_AT, day),
+                (*common, 5, KAFKA_TIME, b"k", None, "malformed_json", "value is null", None,
+                 None, INGESTED_AT, day),
+            ]
         ],
-        QUARANTINE_SCHEMA,
-    )
-    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+        schema=QUARANTINE_ARROW,
+    )  # fmt: skip
+    assert [(f.name, f.type) for f in actual.schema] == [(f.name, f.type) for f in QUARANTINE_ARROW]
+    assert actual.sort_by("offset").to_pylist() == expected.to_pylist()
 
 
 def test_reasons_do_not_depend_on_how_the_result_is_filtered(spark):
@@ -394,61 +426,49 @@ def test_reasons_do_not_depend_on_how_the_result_is_filtered(spark):
     assert_df_equality(kept, expected, ignore_row_order=True, ignore_nullable=True)
 
 
-YEAR_2099 = "2099-01-01T00:00:00.000Z"
-
-
-def till_clock(moment: str) -> bytes:
+def till_clock(moment: str, produced_at: str | None = None) -> bytes:
     """A sale from a till whose clock reads `moment`: it writes produced_at too."""
-    return changed(SALE, event_time=moment, produced_at=moment)
+    return changed(SALE, event_time=moment, produced_at=produced_at or moment)
 
 
+FUTURE = ("future_event_time", "event_time")
 FUTURE_CASES = [
-    # (payload, Kafka timestamp of the record, reason, detail); the batch is ingested
-    # at INGESTED_AT = 08:00:06 and the Kafka timestamp says 08:00:05 unless given
-    (SALE.encode(), KAFKA_TIME, None, None),
+    # (payload, Kafka timestamp of the record, outcome against the Kafka timestamp in
+    # Spark, outcome once the batch's read time is checked too). The batch is read at
+    # INGESTED_AT = 08:00:06 and the Kafka timestamp says 08:00:05 unless given.
+    (SALE.encode(), KAFKA_TIME, (None, None), (None, None)),
     # a till clock 59 s fast is within the skew allowed against arrival (60 s)
-    (
-        changed(
-            SALE, event_time="2026-03-02T08:01:04.000Z", produced_at="2026-03-02T08:01:04.000Z"
-        ),
-        KAFKA_TIME,
-        None,
-        None,
-    ),
+    (till_clock("2026-03-02T08:01:04.000Z"), KAFKA_TIME, (None, None), (None, None)),
     # 61 s ahead: produced_at says the same, since the same clock wrote it
+    (till_clock("2026-03-02T08:01:06.000Z"), KAFKA_TIME, FUTURE, FUTURE),
     (
-        changed(
-            SALE, event_time="2026-03-02T08:01:06.000Z", produced_at="2026-03-02T08:01:06.000Z"
-        ),
+        till_clock("2099-01-01T00:00:00.000Z", "2099-01-01T00:00:00.100Z"),
         KAFKA_TIME,
-        "future_event_time",
-        "event_time",
+        FUTURE,
+        FUTURE,
     ),
+    # CreateTime stamped by the same bad clock: the read time still bounds the arrival
     (
-        changed(
-            SALE, event_time="2099-01-01T00:00:00.000Z", produced_at="2099-01-01T00:00:00.100Z"
-        ),
-        KAFKA_TIME,
-        "future_event_time",
-        "event_time",
-    ),
-    # CreateTime stamped by the same bad clock: ingest time still bounds the arrival
-    (
-        changed(
-            SALE, event_time="2099-01-01T00:00:00.000Z", produced_at="2099-01-01T00:00:00.100Z"
-        ),
+        till_clock("2099-01-01T00:00:00.000Z", "2099-01-01T00:00:00.100Z"),
         utc("2099-01-01 00:00:00.200"),
-        "future_event_time",
-        "event_time",
+        (None, None),
+        FUTURE,
     ),
-    # no Kafka timestamp at all: ingest time is the arrival
-    (changed(SALE, event_time="2026-03-02T08:01:00.000Z"), None, None, None),
+    # no Kafka timestamp at all: the read time is the arrival
+    (changed(SALE, event_time="2026-03-02T08:01:00.000Z"), None, (None, None), (None, None)),
+    (changed(SALE, event_time="2026-03-02T08:01:06.001Z"), None, (None, None), FUTURE),
     # a clearly broken record keeps its earlier, more specific reason
     (
         changed(SALE, event_time="2099-01-01T00:00:00.000Z"),
         KAFKA_TIME,
-        "out_of_range",
-        "event_time",
+        ("out_of_range", "event_time"),
+        ("out_of_range", "event_time"),
+    ),
+    (
+        changed(SALE, event_time="2099-01-01T00:00:00.000Z"),
+        utc("2099-01-01 00:00:00.200"),
+        ("out_of_range", "event_time"),
+        ("out_of_range", "event_time"),
     ),
 ]
 
@@ -458,10 +478,23 @@ def test_event_times_ahead_of_arrival_are_quarantined_as_future(spark):
         (b"k", payload, "t", 0, offset, stamp, 0)
         for offset, (payload, stamp, _, _) in enumerate(FUTURE_CASES)
     ]
-    bronze = to_bronze(spark.createDataFrame(rows, KAFKA_SCHEMA), INGESTED_AT)
-    actual = parse_and_validate(bronze, SALES).select("offset", "reason", "reason_detail")
-    expected = spark.createDataFrame(
-        [(offset, reason, detail) for offset, (_, _, reason, detail) in enumerate(FUTURE_CASES)],
+    checked = validated_records(spark.createDataFrame(rows, KAFKA_SCHEMA), {"t": SALES})
+
+    # the Spark half checks the Kafka timestamp
+    expected_in_spark = spark.createDataFrame(
+        [(offset, *in_spark) for offset, (_, _, in_spark, _) in enumerate(FUTURE_CASES)],
         OUTCOME_SCHEMA,
     )
-    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+    assert_df_equality(
+        checked.select("offset", "reason", "reason_detail"),
+        expected_in_spark,
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    # the driver checks the time the batch was read
+    records = stamped(checked.toArrow(), INGESTED_AT).sort_by("offset")
+    actual = records.select(["offset", "reason", "reason_detail"]).to_pylist()
+    assert actual == [
+        {"offset": offset, "reason": reason, "reason_detail": detail}
+        for offset, (_, _, _, (reason, detail)) in enumerate(FUTURE_CASES)
+    ]
