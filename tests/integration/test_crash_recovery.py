@@ -141,6 +141,7 @@ def test_restart_after_a_crash_between_delta_and_spark_commits(
 ):
     with LocalKafka() as broker:
         settings, sent = published(broker, tmp_path, family, clock)
+        assert KafkaPublisher(producer_config(settings)).publish(sent).failed == 0
         batch_rows = max(1, len(sent) // BATCHES)
 
         crashed = run_stream(settings, family, watermark, crash_after, batch_rows, writer)
@@ -168,10 +169,8 @@ def test_a_lost_checkpoint_resumes_from_the_lake(spark, tmp_path, crash_first):
         half = len(sent) // 2
         first, second = sent[:half], sent[half:]
         # the first half only, then the second half after the checkpoint is gone
-        topic = settings.topic_sales
         publisher = KafkaPublisher(producer_config(settings))
         batch_rows = max(1, len(first) // BATCHES)
-        ensure_topics(settings.model_copy(update={"topic_sales": topic}))
         assert publisher.publish(first).failed == 0
         if crash_first:
             crash = run_stream(
@@ -192,8 +191,7 @@ def test_a_lost_checkpoint_resumes_from_the_lake(spark, tmp_path, crash_first):
 
 
 def published(broker, tmp_path, family: str, clock: str) -> tuple[Settings, list]:
-    """Settings for a fresh lake and topics, and the family's messages (published
-    unless the test publishes them itself)."""
+    """Settings for a fresh lake and topics, and the family's messages to publish."""
     settings = Settings(
         kafka_bootstrap_servers=broker.bootstrap_servers,
         lake_root=str(tmp_path / "lake"),
