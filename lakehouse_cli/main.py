@@ -175,7 +175,7 @@ def stream(
         float | None, typer.Option(help="Stop after this many seconds with no new batch.")
     ] = None,
 ) -> None:
-    """Run the streaming jobs (the same code spark-submit runs) until Ctrl-C."""
+    """Run the streaming pipeline (the same code spark-submit runs) until Ctrl-C."""
     from retail_lakehouse.contracts import family as event_family
     from spark_streaming.main import run
     from spark_streaming.supervision import exit_on_stream_failure
@@ -191,6 +191,28 @@ def stream(
     preflight.require_topics(settings, topics)
     preflight.require_writable_lake(settings)
     exit_on_stream_failure(lambda: run(settings, chosen, until_idle))
+
+
+@app.command()
+def jars(
+    s3a: Annotated[bool, typer.Option(help="Add hadoop-aws and the AWS SDK (s3a://).")] = False,
+) -> None:
+    """The JVM jars `make install` fetched, comma-separated for spark-submit --jars."""
+    from lakehouse_cli.job_package import jar_list
+
+    typer.echo(jar_list(s3a=s3a))
+
+
+@app.command("package-job")
+def package_job(
+    output: Annotated[Path, typer.Option(help="Where the zip goes.")] = Path(
+        "dist/retail_lakehouse_job.zip"
+    ),
+) -> None:
+    """Zip the streaming job's own packages for spark-submit --py-files."""
+    from lakehouse_cli.job_package import job_zip
+
+    typer.echo(str(job_zip(output)))
 
 
 @app.command()

@@ -160,15 +160,12 @@ def missing_delta_spark_pieces(spark: SparkSession) -> list[str]:
 
 
 def delta_spark_package() -> str:
-    """The Maven coordinate matching the installed pyspark and delta-spark wheels."""
-    import pyspark
-
-    spark_minor = ".".join(pyspark.__version__.split(".")[:2])
+    """The Maven coordinate of the delta-spark jar matching the installed wheel."""
     try:
         delta_version = metadata.version("delta-spark")
     except metadata.PackageNotFoundError:
         delta_version = "<delta version>"
-    return f"io.delta:delta-spark_{spark_minor}_2.13:{delta_version}"
+    return f"io.delta:delta-spark_2.13:{delta_version}"
 
 
 def delta_spark_instructions(missing: list[str]) -> str:
@@ -178,7 +175,7 @@ def delta_spark_instructions(missing: list[str]) -> str:
         + f". Start Spark with --packages {delta_spark_package()} "
         f"--conf spark.sql.extensions={DELTA_EXTENSION} "
         f"--conf spark.sql.catalog.spark_catalog={DELTA_CATALOG} "
-        "(a machine without Maven access needs the jars in a local cache), "
+        "(or --jars \"$(lakehouse jars)\" with the jars `make install` fetched), "
         "or set DELTA_WRITER=delta-rs (or auto) to write the lake with delta-rs."
     )
 

@@ -283,7 +283,9 @@ def read_table(settings, spec) -> pa.Table:
     """A lake table as it is stored, read with delta-rs directly (not the pipeline's
     own reader): its latest version, every row."""
     uri = lake.uri(settings, spec).replace("s3a://", "s3://", 1)
-    return DeltaTable(uri, storage_options=lake.storage_options(settings) or None).to_pyarrow_table()
+    return DeltaTable(
+        uri, storage_options=lake.storage_options(settings) or None
+    ).to_pyarrow_table()
 
 
 def assert_table_equals(spark, settings, spec, expected: pa.Table) -> None:

@@ -128,8 +128,13 @@ BATCHES = 5
         # every table of batch 1 committed, Spark's commit log did not
         ("sales", "delta-rs", "ops.stream_batches:1", DEFAULT_WATERMARK, "realtime"),
         ("sales", "delta-spark", "silver.sales_lines:2", DEFAULT_WATERMARK, "realtime"),
-        ("clickstream", "delta-spark", "gold.funnel_by_product_minute:1", DEFAULT_WATERMARK,
-         "realtime"),
+        (
+            "clickstream",
+            "delta-spark",
+            "gold.funnel_by_product_minute:1",
+            DEFAULT_WATERMARK,
+            "realtime",
+        ),
         # inventory tables carry no lateness (levels apply late changes too), so a
         # simulated day at the default watermark has one right answer
         ("inventory", "delta-rs", "gold.inventory_levels:1", DEFAULT_WATERMARK, "simulated"),

@@ -67,12 +67,34 @@ def test_a_missing_broker_address_says_how_to_get_one(tmp_path: Path) -> None:
     assert "lakehouse demo" in out.stderr
 
 
-@pytest.mark.parametrize("command", [["broker"], ["demo", "--events", "10"]])
-def test_a_missing_embedded_broker_is_named(tmp_path: Path, command: list[str]) -> None:
-    out = lakehouse(*command, cwd=tmp_path, TANSU_BIN=str(tmp_path / "no-tansu"),
+LOCAL_BROKER_COMMANDS = [["broker"], ["demo", "--events", "10"]]
+
+
+@pytest.mark.parametrize("command", LOCAL_BROKER_COMMANDS)
+def test_a_local_broker_without_java_is_named(tmp_path: Path, command: list[str]) -> None:
+    no_java = tmp_path / "bin"  # a PATH with no `java` on it
+    no_java.mkdir()
+    out = lakehouse(*command, cwd=tmp_path, PATH=str(no_java), TMPDIR=str(tmp_path),
                     LAKE_ROOT=str(tmp_path / "lake"))  # fmt: skip
-    assert_two_line_error(out, 1, "No embedded broker at TANSU_BIN=")
-    assert "KAFKA_BOOTSTRAP_SERVERS" in out.stderr
+    assert_two_line_error(out, 1, "no `java` on PATH")
+    assert out.stderr.splitlines()[1] == (
+        "  -> the local Kafka broker needs Java 17 or newer; install it, "
+        "or set KAFKA_BOOTSTRAP_SERVERS to a running Kafka cluster"
+    )
+
+
+@pytest.mark.parametrize("command", LOCAL_BROKER_COMMANDS)
+def test_missing_jvm_jars_say_to_run_make_install(tmp_path: Path, command: list[str]) -> None:
+    empty = tmp_path / "jars"  # as if `make install` never ran
+    empty.mkdir()
+    out = lakehouse(*command, cwd=tmp_path, JVM_JARS_DIR=str(empty), TMPDIR=str(tmp_path),
+                    LAKE_ROOT=str(tmp_path / "lake"))  # fmt: skip
+    assert_two_line_error(out, 1)
+    assert out.stderr.splitlines() == [
+        f"error: no kafka jars in {empty / 'kafka'}",
+        "  -> run `make install` once (it fetches them from Maven Central with Maven into "
+        ".jvm/), or point JVM_JARS_DIR at a folder that holds them",
+    ]
 
 
 def test_a_lake_path_that_cannot_be_written(tmp_path: Path) -> None:

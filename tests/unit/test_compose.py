@@ -29,7 +29,8 @@ NOT_DEPLOYMENT_SETTINGS = {
     "PYSPARK_PYTHON": "set by the image (ENV) and by the code itself",
     "PYSPARK_DRIVER_PYTHON": "set by the image (ENV) and by the code itself",
     "PYSPARK_GATEWAY_PORT": "set by spark-submit; read to detect it",
-    "TANSU_BIN": "the embedded broker, which the stack replaces with Kafka",
+    "JVM_JARS_DIR": "jars `make install` fetched, for local runs and the local broker; the "
+    "stack's spark-submit fetches --packages and runs Kafka's own image",
     "LAKEHOUSE_CRASH_AFTER_COMMIT": "the recovery drill, a test-only switch",
 }
 
@@ -158,7 +159,8 @@ def test_every_variable_the_code_reads_is_provided_or_deliberately_defaulted(
     services: dict,
 ) -> None:
     read = env_vars_read_by_code()
-    assert {"KAFKA_BOOTSTRAP_SERVERS", "LAKE_ROOT", "SNOWFLAKE_HOST", "TANSU_BIN"} <= read
+    # settings fields, and os.environ reads (JVM_JARS_DIR, retail_lakehouse/jvm.py)
+    assert {"KAFKA_BOOTSTRAP_SERVERS", "LAKE_ROOT", "SNOWFLAKE_HOST", "JVM_JARS_DIR"} <= read
     covered = (
         provided_by_compose(COMPOSE.read_text(), services)
         | documented_defaults()

@@ -40,3 +40,17 @@ def test_shared_package_imports_no_layer_above_it() -> None:
         for path in files
     }
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+ROOT = SHARED.parent
+PARTS = ("producer", "spark_streaming", "loaders")  # shipped to a cluster or a worker
+ABOVE_THE_PARTS = {"mock", "lakehouse_cli"}  # the local tools and the CLI built on them
+
+
+def test_parts_import_neither_the_cli_nor_the_local_tools() -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(imported_packages(path.read_text()) & ABOVE_THE_PARTS)
+        for part in PARTS
+        for path in sorted((ROOT / part).rglob("*.py"))
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}

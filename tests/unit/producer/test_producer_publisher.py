@@ -36,7 +36,7 @@ def test_producer_config_is_idempotent_with_acks_all() -> None:
     assert config["bootstrap.servers"] == "broker:9092"
     assert config["enable.idempotence"] is True
     assert config["acks"] == "all"
-    assert config["linger.ms"] == 50  # PRODUCER_LINGER_MS's default
+    assert config["linger.ms"] == 5  # PRODUCER_LINGER_MS's default
     unbatched = Settings(kafka_bootstrap_servers="b:1", producer_linger_ms=0)
     assert producer_config(unbatched)["linger.ms"] == 0
     tuned = producer_config(Settings(kafka_bootstrap_servers="b:1"), {"linger.ms": 20})

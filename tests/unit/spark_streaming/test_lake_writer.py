@@ -1,4 +1,5 @@
-"""MergeSpec, the writer factory, and the delta-spark writer's calls (no Delta jars here)."""
+"""MergeSpec, the writer factory (the test session carries the Delta jars), and the
+delta-spark writer's calls."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import pytest
 from pyspark.sql import SparkSession
 
+from retail_lakehouse import jvm
 from retail_lakehouse.settings import Settings
 from retail_lakehouse.tables import TableSpec
 from spark_streaming import delta_spark_writer
@@ -22,10 +24,12 @@ from spark_streaming.delta_spark_writer import (
 )
 from spark_streaming.lake_writer import (
     BatchTxn,
-    DeltaSparkUnavailable,
     MergeSpec,
+    delta_spark_instructions,
     lake_writer_name,
     make_lake_writer,
+    missing_delta_spark_pieces,
+    writes_from_driver,
 )
 
 SPEC = TableSpec("gold", "by_store", "test", keys=("window_start", "store_id"))
@@ -45,24 +49,59 @@ def test_merge_spec_predicate_and_updates() -> None:
     }
 
 
-def test_auto_picks_delta_rs_without_delta_jars(spark: SparkSession, tmp_path: Path) -> None:
-    for choice in ("auto", "delta-rs"):
-        writer = make_lake_writer(spark, Settings(lake_root=str(tmp_path), delta_writer=choice))
-        assert isinstance(writer, DeltaRsWriter)
-        assert lake_writer_name(writer) == "delta-rs"
+@pytest.mark.parametrize(
+    ("choice", "spark_submit", "expected"),
+    [
+        ("auto", False, "delta-rs"),  # a session started from Python writes with delta-rs
+        ("auto", True, "delta-spark"),  # under spark-submit, with the Delta jars loaded
+        ("delta-rs", False, "delta-rs"),
+        ("delta-rs", True, "delta-rs"),
+        ("delta-spark", False, "delta-spark"),  # the test session carries the Delta jars
+    ],
+)
+def test_the_writer_delta_writer_asks_for(
+    spark: SparkSession,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    choice: str,
+    spark_submit: bool,
+    expected: str,
+) -> None:
+    if spark_submit:  # what spark-submit hands the Python driver
+        monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "45678")
+    else:
+        monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    settings = Settings(lake_root=str(tmp_path), delta_writer=choice)  # type: ignore[arg-type]
+
+    writer = make_lake_writer(spark, settings)
+
+    kind = {"delta-rs": DeltaRsWriter, "delta-spark": DeltaSparkWriter}[expected]
+    assert type(writer) is kind
+    assert lake_writer_name(writer) == expected
+    assert writes_from_driver(writer) is (expected == "delta-rs")
 
 
-def test_delta_spark_without_jars_says_what_to_pass(spark: SparkSession, tmp_path: Path) -> None:
-    settings = Settings(lake_root=str(tmp_path), delta_writer="delta-spark")
-    with pytest.raises(DeltaSparkUnavailable) as raised:
-        make_lake_writer(spark, settings)
-    message = str(raised.value)
-    assert "--packages io.delta:delta-spark_4.2_2.13:" in message
-    assert "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension" in message
-    assert "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog" in (
-        message
+def test_delta_spark_instructions_say_what_to_pass() -> None:
+    missing = [
+        "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
+        "the Delta jars (io.delta.tables.DeltaTable is not on the classpath)",
+    ]
+    assert delta_spark_instructions(missing) == (
+        "DELTA_WRITER=delta-spark, but this Spark session cannot write Delta tables; missing: "
+        "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension; "
+        "the Delta jars (io.delta.tables.DeltaTable is not on the classpath). "
+        "Start Spark with --packages io.delta:delta-spark_2.13:4.4.0 "
+        "--conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension "
+        "--conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog "
+        '(or --jars "$(lakehouse jars)" with the jars `make install` fetched), '
+        "or set DELTA_WRITER=delta-rs (or auto) to write the lake with delta-rs."
     )
-    assert "DELTA_WRITER=delta-rs" in message
+    # the package named is the jar `make install` fetched for local sessions
+    assert "delta-spark_2.13-4.4.0.jar" in [path.name for path in jvm.jars("spark")]
+
+
+def test_a_session_with_the_delta_jars_misses_nothing(spark: SparkSession) -> None:
+    assert missing_delta_spark_pieces(spark) == []
 
 
 def test_writer_name_sees_through_wrappers(tmp_path: Path) -> None:
