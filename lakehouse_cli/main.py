@@ -61,8 +61,8 @@ def demo(
 ) -> None:
     """The whole path offline: broker, producer, streams, warehouse, dbt, summary.
 
-    The embedded broker starts unless KAFKA_BOOTSTRAP_SERVERS is set; after the streams
-    catch up, the warehouse is loaded, dbt builds the marts and
+    A local Apache Kafka broker starts unless KAFKA_BOOTSTRAP_SERVERS is set; once the
+    pipeline has caught up, the warehouse is loaded, dbt builds the marts and
     outputs/aggregates_daily.csv is exported.
     """
     from mock.demo import run_demo

@@ -278,7 +278,11 @@ class LocalKafka:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def __enter__(self) -> LocalKafka:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.close()  # a temporary data directory must not outlive a failed start
+            raise
 
     def __exit__(
         self,

@@ -24,7 +24,7 @@ from spark_streaming.delta_rs_writer import RETENTION_HOURS, USER_METADATA, Delt
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import Column, SparkSession
 
     from retail_lakehouse.settings import Settings
     from retail_lakehouse.tables import TableSpec

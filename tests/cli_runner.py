@@ -11,7 +11,7 @@ from pathlib import Path
 LAKEHOUSE = str(Path(sys.executable).parent / "lakehouse")
 # settings a developer's shell may carry that would change what the command does
 _CLEARED_PREFIXES = ("KAFKA_", "LAKE_", "CHECKPOINT_", "AWS_", "S3_", "SNOWFLAKE_", "TOPIC_")
-_CLEARED = {"TANSU_BIN", "LOG_LEVEL", "KAFKA_SOURCE", "DELTA_WRITER"}
+_CLEARED = {"JVM_JARS_DIR", "LOG_LEVEL", "KAFKA_SOURCE", "DELTA_WRITER"}
 
 
 @dataclass(frozen=True)

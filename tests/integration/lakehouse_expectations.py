@@ -290,7 +290,35 @@ def read_table(settings, spec) -> pa.Table:
 
 def assert_table_equals(spark, settings, spec, expected: pa.Table) -> None:
     """The lake table, restricted to the expected columns, equals `expected` as a whole."""
-    actual = spark.createDataFrame(read_table(settings, spec).select(expected.column_names))
+    stored = read_table(settings, spec).select(expected.column_names)
+    _assert_same_rows(spec, stored, expected)
+    actual = spark.createDataFrame(stored)
     assert_df_equality(
         actual, spark.createDataFrame(expected), ignore_row_order=True, ignore_nullable=True
     )
+
+
+def _assert_same_rows(spec, actual: pa.Table, expected: pa.Table, shown: int = 5) -> None:
+    """A readable first check: which rows are missing from the table, and which extra."""
+    have = Counter(_comparable(r) for r in actual.to_pylist())
+    want = Counter(_comparable(r) for r in expected.to_pylist())
+    if have == want:
+        return
+    missing, extra = want - have, have - want
+    raise AssertionError(
+        f"{spec.qualified_name}: {sum(missing.values())} expected rows missing, "
+        f"{sum(extra.values())} unexpected rows (of {actual.num_rows} stored, "
+        f"{expected.num_rows} expected)\nmissing: {list(missing)[:shown]}\n"
+        f"unexpected: {list(extra)[:shown]}"
+    )
+
+
+def _comparable(row: dict) -> tuple:
+    """A row as a hashable tuple, timestamps without their time zone (naive UTC)."""
+    values = []
+    for key in sorted(row):
+        value = row[key]
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        values.append((key, value))
+    return tuple(values)

@@ -29,6 +29,7 @@ from lakehouse_expectations import (
     read_table,
     sales_lines_table,
     unique_valid_events,
+    wait_until,
 )
 from moto.server import ThreadedMotoServer
 from standalone_spark import StandaloneSpark
@@ -84,7 +85,7 @@ def test_the_readme_spark_submit_command_runs_the_pipeline_on_a_cluster(spark, t
                 topic_inventory="submit.inventory",
                 **credentials,
             )
-            sent = publish(settings)
+            first = publish(settings, seed=17, late=False)
             env = {
                 **os.environ,
                 "SPARK_MASTER_URL": cluster.master_url,
@@ -106,16 +107,27 @@ def test_the_readme_spark_submit_command_runs_the_pipeline_on_a_cluster(spark, t
             env.pop("PYSPARK_GATEWAY_PORT", None)
             # the README's command as it is, then run until the backlog is done
             script = readme_command().rstrip().rstrip("\\") + " --until-idle 20\n"
-            submitted = subprocess.run(
-                ["bash", "-euo", "pipefail", "-c", script],
-                cwd=PROJECT,
-                env={**env, "PROJECT": str(PROJECT)},
-                capture_output=True,
-                text=True,
-                timeout=1200,
-            )
-            assert submitted.returncode == 0, submitted.stderr[-4000:]
-            log = submitted.stderr
+            with open(tmp_path / "submit.log", "w") as out:
+                job = subprocess.Popen(
+                    ["bash", "-euo", "pipefail", "-c", script],
+                    cwd=PROJECT,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+                try:
+                    # late events count as late once a watermark exists: the first
+                    # events set it, then events 10 minutes behind it arrive
+                    wait_until(lambda: bronze_rows(settings) >= len(first), 900, "first events")
+                    second = publish(settings, seed=18, late=True)
+                    code = job.wait(timeout=900)
+                finally:
+                    if job.poll() is None:
+                        job.kill()
+            sent = first + second
+            log = (tmp_path / "submit.log").read_text()
+            assert code == 0, log[-4000:]
             # the job ran on the cluster's executors, not in a local master
             assert f"Connected to Spark cluster at {cluster.master_url}" in log or (
                 "StandaloneSchedulerBackend" in log
@@ -127,24 +139,34 @@ def test_the_readme_spark_submit_command_runs_the_pipeline_on_a_cluster(spark, t
         s3.stop()
 
 
-def publish(settings: Settings) -> list:
+def publish(settings: Settings, *, seed: int, late: bool) -> list:
     ensure_topics(settings)
     catalog = build_catalog(17)
     write_reference_tables(settings, catalog)
     faults = FaultConfig(
         duplicate_rate=0.04,
         out_of_order_rate=0.05,
-        late_rate=0.02,
+        late_rate=0.03 if late else 0.0,
         late_by=timedelta(minutes=10),
         malformed_rate=0.03,
     )
     sent = list(
         generate_messages(
-            settings, seed=17, events=2500, faults=faults, clock=RealtimeClock(), catalog=catalog
+            settings, seed=seed, events=1500, faults=faults, clock=RealtimeClock(), catalog=catalog
         )
     )
     assert KafkaPublisher(producer_config(settings)).publish(sent).failed == 0
     return sent
+
+
+def bronze_rows(settings: Settings) -> int:
+    total = 0
+    for spec in (tables.BRONZE_SALES, tables.BRONZE_CLICKSTREAM, tables.BRONZE_INVENTORY):
+        try:
+            total += read_table(settings, spec).num_rows
+        except Exception:  # not created yet
+            return 0
+    return total
 
 
 def assert_lake_equals_expectations(spark, settings: Settings, sent: list) -> None:
