@@ -51,6 +51,7 @@ def replay_into_lake(
     from spark_streaming.batch.plans import PLANS
     from spark_streaming.batch.processor import PipelineBatchProcessor
     from spark_streaming.lake_writer import make_lake_writer
+    from spark_streaming.transforms.validation import validated_records
 
     catalog = build_catalog(seed)
     write_reference_tables(settings, catalog)
@@ -64,7 +65,8 @@ def replay_into_lake(
     next_offset: dict[str, int] = {}
     for batch_id, first in enumerate(range(0, len(messages), batch_size)):
         rows = kafka_rows(messages[first : first + batch_size], next_offset)
-        processor(spark.createDataFrame(rows), batch_id)
+        records = validated_records(spark.createDataFrame(rows), processor.families)
+        processor(records, batch_id)
         log.info(kv("replayed", done=first + rows.num_rows, of=len(messages)))
     return {settings.topic(f): processor.records_read[settings.topic(f)] for f in FAMILIES}
 

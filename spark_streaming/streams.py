@@ -28,6 +28,7 @@ from spark_streaming.progress import log_progress_of
 from spark_streaming.resilient_writer import with_outage_retries
 from spark_streaming.sources import read_kafka_stream
 from spark_streaming.supervision import StreamFailedError, failure_reason, start_when_ready
+from spark_streaming.transforms.validation import validated_records
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,9 @@ def start_pipeline(
     )
 
     def start() -> StreamingQuery:
+        records = read_kafka_stream(spark, settings, topics, resume_at)
         return (
-            read_kafka_stream(spark, settings, topics, resume_at)
+            validated_records(records, processor.families)
             .writeStream.queryName(QUERY_NAME)
             .foreachBatch(processor)
             .option("checkpointLocation", checkpoint_of(settings))

@@ -61,20 +61,30 @@ def validated_records(kafka_rows: DataFrame, families: Mapping[str, EventFamily]
         F.col("timestampType").cast("int").alias("kafka_timestamp_type"),
     )
     kafka_columns = rows.columns
+    if not families:
+        raise ValueError("validated_records needs at least one topic")
+    built = {topic: _validation_columns(family) for topic, family in families.items()}
+    # one projection per parse depth for every family at once: each DataFrame step is
+    # analysed anew over the whole plan, so a step per column cost a second per batch
+    for depth in range(_PARSE_DEPTHS):
+        rows = rows.select(
+            "*",
+            *(
+                F.when(F.col("topic") == F.lit(topic), column).alias(name)
+                for topic, columns in built.items()
+                for name, column in columns.parse_steps[depth]
+            ),
+        )
     verdict: Column | None = None
-    for topic, family in families.items():
+    for topic, columns in built.items():
         on_topic = F.col("topic") == F.lit(topic)
-        columns = _validation_columns(family)
-        for name, column in columns.parse_steps:
-            rows = rows.withColumn(name, F.when(on_topic, column))
         verdict = (
             F.when(on_topic, columns.verdict)
             if verdict is None
             else verdict.when(on_topic, columns.verdict)
         )
-    if verdict is None:
-        raise ValueError("validated_records needs at least one topic")
-    rows = rows.withColumn(_VERDICT, _evaluated_here(verdict))
+    assert verdict is not None
+    rows = rows.select("*", _evaluated_here(verdict).alias(_VERDICT))
     reason = F.col(f"{_VERDICT}.reason")
     events = {f.name: F.col(_event_column(f)) for f in families.values()}
     return rows.select(
@@ -118,28 +128,36 @@ def _validation_columns(family: EventFamily) -> _ValidationColumns:
         return _BUILT[key]
 
 
+_PARSE_DEPTHS = 3  # the payload text; its text parse; the typed event and array items
+
+
 def _parse_steps(
     family: EventFamily,
-) -> tuple[list[tuple[str, Column]], payload.ParsedPayload]:
-    """Columns added in order, named per family: the payload text, its text parse, the
-    typed event and each array's items as text."""
+) -> tuple[list[list[tuple[str, Column]]], payload.ParsedPayload]:
+    """Columns to add, named per family, in `_PARSE_DEPTHS` layers that each read only
+    the layers before: the payload text; its text parse; the typed event and each
+    array's items as text."""
     text_name, fields_name = f"_{family.name}_text", f"_{family.name}_fields"
     text = F.col("value").cast("string")
-    # invalid UTF-8 is not JSON (RFC 8259); it never reaches the parser
-    steps = [
-        (text_name, F.when(F.is_valid_utf8(text), text)),
-        (fields_name, payload.parse_text(F.col(text_name), family)),
-        (
-            _event_column(family),
-            F.when(
-                ~payload.is_malformed(F.col(fields_name)),
-                payload.parse_typed(F.col(text_name), family),
-            ),
-        ),
+    items = [
+        (_items_column(family, f.name), payload.parse_items(F.col(fields_name)[f.name], f))
+        for f in payload.array_fields(family)
     ]
-    for f in payload.array_fields(family):
-        items = payload.parse_items(F.col(fields_name)[f.name], f)
-        steps.append((_items_column(family, f.name), items))
+    layers = [
+        # invalid UTF-8 is not JSON (RFC 8259); it never reaches the parser
+        [(text_name, F.when(F.is_valid_utf8(text), text))],
+        [(fields_name, payload.parse_text(F.col(text_name), family))],
+        [
+            (
+                _event_column(family),
+                F.when(
+                    ~payload.is_malformed(F.col(fields_name)),
+                    payload.parse_typed(F.col(text_name), family),
+                ),
+            ),
+            *items,
+        ],
+    ]
     fields = payload.ParsedPayload(
         event=F.col(_event_column(family)),
         text=F.col(fields_name),
@@ -147,7 +165,7 @@ def _parse_steps(
             f.name: F.col(_items_column(family, f.name)) for f in payload.array_fields(family)
         },
     )
-    return steps, fields
+    return layers, fields
 
 
 def _event_column(family: EventFamily) -> str:
