@@ -134,12 +134,6 @@ def make_lake_writer(spark: SparkSession, settings: Settings) -> LakeWriter:
     return DeltaRsWriter(settings)
 
 
-def writes_from_driver(writer: LakeWriter) -> bool:
-    """Whether the writer commits rows from the driver (delta-rs): a batch then collects
-    what it writes in the same job that reads it, instead of once more per table."""
-    return lake_writer_name(writer) == "delta-rs"
-
-
 def lake_writer_name(writer: LakeWriter) -> str:
     """ "delta-rs" or "delta-spark" (the class name for any other writer), for logs."""
     inner = getattr(writer, "inner", None)  # see through wrappers such as the crash drill
