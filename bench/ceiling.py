@@ -1,14 +1,19 @@
 """The machine's own ceiling: a bare confluent-kafka consumer, no Spark, appending the
-same topics to a Delta table with delta-rs. Our throughput is reported against it."""
+same topics to a Delta table with delta-rs. Catch-up is reported against it
+(`bench.catch_up` runs it on its own backlog); `ceiling_alone` runs it without Spark."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from deltalake import write_deltalake
+
+if TYPE_CHECKING:
+    from bench.stack import Bench
 
 SCHEMA = pa.schema(
     [
@@ -88,3 +93,29 @@ def _arrow(messages: list) -> pa.Table:
         ],
         schema=SCHEMA,
     )
+
+
+def ceiling_alone(bench: Bench, events: int) -> dict[str, Any]:
+    """The bare consumer on its own backlog, `repeats` times: the ceiling for a run
+    that skips catch-up."""
+    from bench.stack import progress, short_id, stat, topic_partitions
+
+    runs = []
+    for repeat in range(bench.size.repeats):
+        topics = f"ceiling-{events}-{repeat}-{short_id()}"
+        producing = bench.settings(topics)
+        report = bench.produce(producing, events=events, rate=0.0, write_reference=False)
+        runs.append(
+            bare_consumer_to_delta(
+                producing.kafka_client_config(),
+                topic_partitions(producing),
+                report.delivered,
+                str(bench.work_dir / topics / "ceiling"),
+            )
+        )
+        progress("ceiling", events=events, repeat=repeat, events_per_s=runs[-1]["events_per_s"])
+    return {
+        "events": runs[0]["events"] if runs else events,
+        "events_per_s": stat([r["events_per_s"] for r in runs]),
+        "runs": runs,
+    }

@@ -21,7 +21,9 @@ class Commit:
     timestamp_ms: int  # commitInfo.timestamp: the writer's clock when it committed
     operation: str
     batch_ids: tuple[int, ...]  # versions of the app transactions it carried
-    added: tuple[str, ...] = field(default=())  # data files, relative to the table
+    # data files with new rows, relative to the table; a compaction's rewritten files
+    # (dataChange false) are left out: their rows were counted when first committed
+    added: tuple[str, ...] = field(default=())
 
 
 def commits(table_dir: Path) -> list[Commit]:
@@ -43,7 +45,7 @@ def commits(table_dir: Path) -> list[Commit]:
                 operation = str(info.get("operation", ""))
             elif "txn" in action:
                 batches.append(int(action["txn"]["version"]))
-            elif "add" in action:
+            elif "add" in action and action["add"].get("dataChange", True):
                 added.append(action["add"]["path"])
         if not timestamp:  # writers that leave commitInfo out: the file's own time
             timestamp = int(entry.stat().st_mtime * 1000)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,13 +58,32 @@ def _window(produced_ms: np.ndarray, since_ms: float, until_ms: float) -> np.nda
     return (produced_ms >= since_ms) & (produced_ms < until_ms)
 
 
-def bronze_latencies(lake_root: str, since_ms: float, until_ms: float) -> np.ndarray:
-    found = []
+@dataclass(frozen=True)
+class Samples:
+    """Every row of a layer ever committed: when it was produced (sent, for bronze) and
+    how long until the commit that made it visible, both in ms."""
+
+    produced_ms: np.ndarray
+    latency_ms: np.ndarray
+
+    def within(self, since_ms: float, until_ms: float) -> np.ndarray:
+        """Latencies of the rows produced in [since_ms, until_ms)."""
+        return self.latency_ms[_window(self.produced_ms, since_ms, until_ms)]
+
+
+def _samples(pairs: list[tuple[np.ndarray, np.ndarray]]) -> Samples:
+    if not pairs:
+        return Samples(np.array([]), np.array([]))
+    return Samples(np.concatenate([p for p, _ in pairs]), np.concatenate([v for _, v in pairs]))
+
+
+def bronze_samples(lake_root: str) -> Samples:
+    pairs = []
     for spec in BRONZE:
         for commit, rows in rows_by_commit(table_dir(lake_root, spec), ["kafka_timestamp"]):
             sent = _ms(rows["kafka_timestamp"])
-            found.append((commit.timestamp_ms - sent)[_window(sent, since_ms, until_ms)])
-    return np.concatenate(found) if found else np.array([])
+            pairs.append((sent, commit.timestamp_ms - sent))
+    return _samples(pairs)
 
 
 def _silver_rows(
@@ -85,12 +105,12 @@ def _silver_rows(
     return out
 
 
-def silver_latencies(lake_root: str, since_ms: float, until_ms: float) -> np.ndarray:
-    found = []
+def silver_samples(lake_root: str) -> Samples:
+    pairs = []
     for spec in SILVER:
         for commit, produced, _ in _silver_rows(lake_root, spec):
-            found.append((commit.timestamp_ms - produced)[_window(produced, since_ms, until_ms)])
-    return np.concatenate(found) if found else np.array([])
+            pairs.append((produced, commit.timestamp_ms - produced))
+    return _samples(pairs)
 
 
 def gold_commit_for(silver: Commit, gold: list[Commit], gold_times: list[int]) -> Commit | None:
@@ -103,42 +123,56 @@ def gold_commit_for(silver: Commit, gold: list[Commit], gold_times: list[int]) -
     return gold[index] if index < len(gold) else None
 
 
-def gold_pairs(lake_root: str, since_ms: float, until_ms: float) -> tuple[np.ndarray, np.ndarray]:
-    """(produced_at ms, produce-to-gold ms) of every on-time sale produced in the window."""
+def gold_samples(lake_root: str) -> Samples:
+    """Every on-time sale: produced_at, and the commit of the gold.sales_by_product_minute
+    batch that carries it minus produced_at."""
     gold = [c for c in commits(table_dir(lake_root, tables.SALES_BY_PRODUCT_MINUTE)) if c.added]
     gold_times = [c.timestamp_ms for c in gold]
-    produced_all, latency_all = [], []
+    by_batch = {b: c for c in reversed(gold) for b in c.batch_ids}  # the first commit wins
+    pairs = []
     for commit, produced, on_time in _silver_rows(lake_root, tables.SILVER_SALES_LINES):
-        target = gold_commit_for(commit, gold, gold_times)
-        if target is None:
-            continue
-        keep = on_time & _window(produced, since_ms, until_ms)
-        produced_all.append(produced[keep])
-        latency_all.append(target.timestamp_ms - produced[keep])
-    if not produced_all:
-        return np.array([]), np.array([])
-    return np.concatenate(produced_all), np.concatenate(latency_all)
+        target = next((by_batch[b] for b in commit.batch_ids if b in by_batch), None)
+        target = target or gold_commit_for(commit, gold, gold_times)
+        if target is not None:
+            pairs.append((produced[on_time], target.timestamp_ms - produced[on_time]))
+    return _samples(pairs)
+
+
+LAYERS: dict[str, Callable[[str], Samples]] = {
+    "bronze": bronze_samples,
+    "silver": silver_samples,
+    "gold_sales_by_product_minute": gold_samples,
+}
+
+
+def lake_samples(lake_root: str) -> dict[str, Samples]:
+    """Each layer's samples, read once from the Delta logs and files."""
+    return {layer: read(lake_root) for layer, read in LAYERS.items()}
+
+
+def bronze_latencies(lake_root: str, since_ms: float, until_ms: float) -> np.ndarray:
+    return bronze_samples(lake_root).within(since_ms, until_ms)
+
+
+def silver_latencies(lake_root: str, since_ms: float, until_ms: float) -> np.ndarray:
+    return silver_samples(lake_root).within(since_ms, until_ms)
 
 
 def gold_latencies(lake_root: str, since_ms: float, until_ms: float) -> np.ndarray:
-    return gold_pairs(lake_root, since_ms, until_ms)[1]
+    return gold_samples(lake_root).within(since_ms, until_ms)
 
 
-def gold_series(lake_root: str, since_ms: float, until_ms: float, buckets: int) -> list[dict]:
-    """Produce-to-gold p50/p95 per slice of the run, by produce time: flat or growing."""
-    produced, latency = gold_pairs(lake_root, since_ms, until_ms)
+def series(samples: Samples, since_ms: float, until_ms: float, buckets: int) -> list[dict]:
+    """p50/p95 per slice of the run, by produce time: flat or growing."""
     edges = np.linspace(since_ms, until_ms, buckets + 1)
-    series = []
-    for low, high in itertools.pairwise(edges):
-        chosen = latency[(produced >= low) & (produced < high)]
-        stats = percentiles(chosen)
-        series.append({"t_s": round((low - since_ms) / 1000, 1), **stats})
-    return series
+    return [
+        {"t_s": round((low - since_ms) / 1000, 1), **percentiles(samples.within(low, high))}
+        for low, high in itertools.pairwise(edges)
+    ]
 
 
-def outside_view(lake_root: str, since_ms: float, until_ms: float) -> dict[str, dict]:
-    return {
-        "bronze": percentiles(bronze_latencies(lake_root, since_ms, until_ms)),
-        "silver": percentiles(silver_latencies(lake_root, since_ms, until_ms)),
-        "gold_sales_by_product_minute": percentiles(gold_latencies(lake_root, since_ms, until_ms)),
-    }
+def outside_view(
+    samples: dict[str, Samples], since_ms: float, until_ms: float
+) -> dict[str, dict[str, float | int | None]]:
+    """Percentiles per layer of the rows produced in the window."""
+    return {layer: percentiles(s.within(since_ms, until_ms)) for layer, s in samples.items()}

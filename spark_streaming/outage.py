@@ -11,7 +11,6 @@ way, one line (`OutageTooLongError`) says what happened and what to do.
 from __future__ import annotations
 
 import logging
-import math
 import re
 import time
 from collections.abc import Callable
@@ -122,22 +121,21 @@ def first_line(error: BaseException) -> str:
 def jvm_kafka_outage_options(budget_s: float) -> dict[str, str]:
     """Options for Spark's JVM Kafka source that make it wait out about `budget_s`.
 
-    Offsets are fetched through an AdminClient with `fetchOffset.numRetries` attempts
-    `fetchOffset.retryIntervalMs` apart, each bounded by `default.api.timeout.ms`;
-    executors poll up to `kafkaConsumer.pollTimeoutMs` for a range's records.
+    Every Kafka client call of the connector (the driver's offset look-ups through an
+    AdminClient, the executors' consumer positions) retries inside
+    `default.api.timeout.ms`, one request at a time bounded by `request.timeout.ms`; so
+    the budget is that timeout, with one attempt (`fetchOffset.numRetries`). A read
+    already under way polls as long (`kafkaConsumer.pollTimeoutMs`).
     """
-    attempt_ms = int(min(60_000, max(5_000, budget_s * 1000 / 6)))
-    interval_ms = int(min(10_000, max(1_000, budget_s * 1000 / 30)))
-    retries = max(1, math.ceil(budget_s * 1000 / (attempt_ms + interval_ms)))
+    budget_ms = int(max(5_000, budget_s * 1000))
     return {
-        "fetchOffset.numRetries": str(retries),
-        "fetchOffset.retryIntervalMs": str(interval_ms),
-        "kafka.default.api.timeout.ms": str(attempt_ms),
-        "kafka.request.timeout.ms": str(min(attempt_ms, 30_000)),
-        "kafka.reconnect.backoff.max.ms": str(min(interval_ms * 2, 10_000)),
-        # a read already under way when the broker goes away waits as long (never less
-        # than 30 s: a busy broker is not an outage)
-        "kafkaConsumer.pollTimeoutMs": str(max(30_000, int(budget_s * 1000))),
+        "fetchOffset.numRetries": "1",
+        "fetchOffset.retryIntervalMs": "1000",
+        "kafka.default.api.timeout.ms": str(budget_ms),
+        "kafka.request.timeout.ms": str(min(budget_ms, 30_000)),
+        "kafka.reconnect.backoff.max.ms": str(min(budget_ms // 10, 10_000)),
+        # never less than 30 s: a busy broker is not an outage
+        "kafkaConsumer.pollTimeoutMs": str(max(30_000, budget_ms)),
     }
 
 

@@ -8,9 +8,10 @@ import numpy as np
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
+from bench.catch_up import LayerFilter
 from bench.delta_log import commits, rows_by_commit
 from bench.latency import gold_latencies, percentiles, silver_latencies, table_dir
-from bench.runner import LayerFilter, stat
+from bench.stack import stat
 from retail_lakehouse import tables
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -82,7 +83,11 @@ class _Recorder:
     def __init__(self):
         self.calls = []
 
-    def append(self, spec, df, txn):
+    def append(self, spec, rows, txn):
+        self.calls.append(spec.qualified_name)
+        return True
+
+    def merge(self, spec, rows, merge, txn):
         self.calls.append(spec.qualified_name)
         return True
 
@@ -97,5 +102,21 @@ def test_layer_filter_drops_only_the_skipped_layers_writes():
     assert writer.append(tables.SILVER_SALES_LINES, None, None) is False
     assert writer.append(tables.SALES_BY_PRODUCT_MINUTE, None, None) is False
     assert writer.append(tables.STREAM_BATCHES, None, None) is True
+    assert writer.merge(tables.SALES_BY_PRODUCT_MINUTE, None, None, None) is False
     assert writer.is_committed(tables.SILVER_SALES_LINES, None) is False
     assert inner.calls == ["bronze.sales_transactions", "ops.stream_batches"]
+
+
+def test_a_compaction_adds_no_rows_to_the_outside_view(tmp_path):
+    """Compaction rewrites rows already committed (dataChange false): counting them
+    again would add every compacted row once more, with a later commit time."""
+    lake = str(tmp_path)
+    silver = str(table_dir(lake, tables.SILVER_SALES_LINES))
+    _commit(silver, _sales(["a"], [T0], [False]), 0)
+    _commit(silver, _sales(["b"], [T0], [False]), 1)
+    DeltaTable(silver).optimize.compact()
+
+    found = commits(table_dir(lake, tables.SILVER_SALES_LINES))
+    assert [c.operation for c in found] == ["WRITE", "WRITE", "OPTIMIZE"]
+    assert [len(c.added) for c in found] == [1, 1, 0]
+    assert len(silver_latencies(lake, T0.timestamp() * 1000 - 1, T0.timestamp() * 1000 + 1)) == 2
