@@ -74,15 +74,18 @@ class ObservedRun:
         cut a batch whose job ran before it and whose commit came after)."""
         batches = self.batches_between(start, end)
         logged = job_view.per_batch(self.capture.batches[start.lines : end.lines])
-        every_batch = len(self.watch.poll().batches)
+        committed = len(self.watch.poll().batches)
+        # micro-batches Spark ran; one without a record (none of a family's) has no ops row
+        ran = _batches_run(self.running.query) or committed
         jobs = self.jobs.count()
         return {
             "batches": len(batches),
-            "query_batches": every_batch,
+            "query_batches": ran,
+            "query_batches_without_ops_rows": ran - committed,
             "spark_jobs": jobs,
-            "spark_jobs_per_batch": per_batch(jobs, every_batch),
+            "spark_jobs_per_batch": per_batch(jobs, ran),
             # every job of the application, whatever its group (a cross-check)
-            "app_jobs_per_batch": per_batch(self.jobs.app_jobs_since_start(), every_batch),
+            "app_jobs_per_batch": per_batch(self.jobs.app_jobs_since_start(), ran),
             "records_per_batch_median": _median([sum(b.rows.values()) for b in batches]),
             # from foreachBatch's start to the batch's ops commit (the Delta log)
             "batch_ms": percentiles([b.duration_ms for b in batches]),
@@ -104,7 +107,11 @@ def observed_pipeline(
     sampler = ResourceSampler().start()
     with BatchLogCapture() as capture:
         launched_ms = time.time() * 1000
-        running = start_pipeline(spark, settings, writer=writer)
+        try:
+            running = start_pipeline(spark, settings, writer=writer)
+        except BaseException:
+            sampler.stop()
+            raise
         jobs = SparkJobs(spark, running.query).start()
         run = ObservedRun(
             running, OpsWatch(settings.resolved_lake_root), jobs, capture, launched_ms
@@ -118,6 +125,13 @@ def observed_pipeline(
             finally:
                 jobs.stop()
                 run.resources = sampler.stop()
+
+
+def _batches_run(query: Any) -> int | None:
+    """How many micro-batches the query ran: its checkpoint is new, so batch ids count
+    from 0; a progress entry with an addBatch time is a batch that ran."""
+    ran = [p["batchId"] for p in query.recentProgress if "addBatch" in (p.get("durationMs") or {})]
+    return max(ran) + 1 if ran else None
 
 
 def _await_progress_lines(run: ObservedRun, limit_s: float = 5.0) -> None:

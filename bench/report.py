@@ -101,8 +101,11 @@ def _catch_up(result: dict) -> list[str]:
             f"{_pairs(last['phases_ms_median'])}; Spark's trigger (median) "
             f"{_pairs(last['trigger_ms_median'])}.",
         ]
-    for c in result.get("ceiling") or []:
-        lines.append(f"\nCeiling alone, {_fmt(c['events'])} events: {_range(c['events_per_s'])}/s")
+    lines += [
+        f"Ceiling alone (bare consumer, no Spark), {_fmt(c['events'])} records: "
+        f"{_range(c['events_per_s'])} records/s"
+        for c in result.get("ceiling") or []
+    ]
     return lines
 
 

@@ -68,6 +68,7 @@ def expected_offsets(settings: Settings, families: list[str]) -> dict[str, int]:
 def run_until_consumed(settings: Settings, families: list[str], expected: dict[str, int]) -> None:
     """The pipeline `lakehouse stream` runs, until it has committed every generated
     message of each family's topic."""
+    from retail_lakehouse.contracts import family
     from spark_streaming.session import build_session
     from spark_streaming.streams import await_pipeline, start_pipeline
 

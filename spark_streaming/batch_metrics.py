@@ -8,10 +8,12 @@ import random
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from dataclasses import fields as fields_of
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 LATENCY_SAMPLE_SIZE = 5_000
@@ -82,19 +84,9 @@ class BatchMetrics:
 
     def as_log_fields(self) -> dict[str, object]:
         p50, p95, worst = latency_summary(self.latencies_ms)
-        fields = {
-            k: v
-            for k, v in asdict(self).items()
-            if k
-            not in (
-                "latencies_ms",
-                "started_at",
-                "committed_at",
-                "quarantine_reasons",
-                "phase_ms",
-                "end_offsets",
-            )
-        }
+        skipped = ("latencies_ms", "started_at", "committed_at", "quarantine_reasons",
+                   "phase_ms", "end_offsets")  # fmt: skip
+        fields = {f.name: getattr(self, f.name) for f in fields_of(self) if f.name not in skipped}
         fields["phases_ms"] = ",".join(f"{k}:{v}" for k, v in self.phase_ms.items())
         fields.update(duration_ms=self.duration_ms, latency_p50_ms=p50, latency_p95_ms=p95)
         fields["latency_max_ms"] = worst
@@ -139,15 +131,16 @@ def ops_rows(batch: Sequence[BatchMetrics]) -> pa.Table:
 
 def percentile(values: Sequence[float], q: float) -> float | None:
     """Nearest-rank percentile; None for no values."""
-    if not values:
+    if len(values) == 0:
         return None
-    ordered = sorted(values)
+    ordered = np.sort(np.asarray(values, dtype=float))
     rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
     return float(ordered[rank - 1])
 
 
 def latency_summary(values: Sequence[float]) -> tuple[float | None, float | None, float | None]:
-    return percentile(values, 50), percentile(values, 95), (max(values) if values else None)
+    worst = float(np.max(values)) if len(values) else None
+    return percentile(values, 50), percentile(values, 95), worst
 
 
 def split_warmup(batches: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:

@@ -169,7 +169,7 @@ def delta_spark_instructions(missing: list[str]) -> str:
         + f". Start Spark with --packages {delta_spark_package()} "
         f"--conf spark.sql.extensions={DELTA_EXTENSION} "
         f"--conf spark.sql.catalog.spark_catalog={DELTA_CATALOG} "
-        "(or --jars \"$(lakehouse jars)\" with the jars `make install` fetched), "
+        '(or --jars "$(lakehouse jars)" with the jars `make install` fetched), '
         "or set DELTA_WRITER=delta-rs (or auto) to write the lake with delta-rs."
     )
 

@@ -112,7 +112,7 @@ def _resume_offsets(settings: Settings, writer: LakeWriter, topics: list[str]) -
 def _partitions(settings: Settings, topics: list[str]) -> dict[str, list[int]]:
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient(settings.kafka_client_config())
+    admin = AdminClient(dict(settings.kafka_client_config()))
     metadata = admin.list_topics(timeout=30)
     return {
         topic: sorted(metadata.topics[topic].partitions) if topic in metadata.topics else [0]

@@ -7,23 +7,25 @@ windowed. A change older than the stored count is already in that count and is
 ignored. A count newer than the stored one restarts on-hand from that count plus every
 change made after it (`changes_since`: the stored ones, read from silver by the
 caller, and the batch's own), so changes applied in earlier batches but newer than the
-count are kept.
+count are kept. Everything is Arrow joins and group-bys: a batch touching thousands of
+keys costs milliseconds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from retail_lakehouse.tables import INVENTORY_LEVELS
 from spark_streaming.lake_writer import MergeSpec
 
-Key = tuple[int, int]  # (store_id, product_id)
-# stored changes of `keys` made after `since`: (store_id, product_id, event_id, time, qty)
-ChangesSince = Callable[[set[Key], datetime], list[tuple[int, int, str, datetime, int]]]
+KEYS = ["store_id", "product_id"]
+# stored changes of the keys (a store_id, product_id table) made after a time:
+# store_id, product_id, event_id, event_time, quantity
+ChangesSince = Callable[[pa.Table, datetime], pa.Table]
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 INVENTORY_LEVELS_SCHEMA = pa.schema(
@@ -38,134 +40,179 @@ INVENTORY_LEVELS_SCHEMA = pa.schema(
         ("updated_at", _TIMESTAMP),
     ]
 )
+CHANGE_SCHEMA = pa.schema(
+    [
+        ("store_id", pa.int32()),
+        ("product_id", pa.int64()),
+        ("event_id", pa.string()),
+        ("event_time", _TIMESTAMP),
+        ("quantity", pa.int64()),
+    ]
+)
+SAFETY_STOCK_SCHEMA = pa.schema([("product_id", pa.int64()), ("safety_stock", pa.int32())])
 
 # The function returns complete rows, so a match simply takes the new row
 INVENTORY_LEVELS_MERGE = MergeSpec(keys=INVENTORY_LEVELS.keys)
 
 
-@dataclass(frozen=True)
-class Level:
-    on_hand: int
-    last_snapshot_at: datetime | None
-    last_change_at: datetime | None
-
-
-def levels_of(rows: pa.Table) -> dict[Key, Level]:
-    """Stored inventory_levels rows as state."""
-    return {
-        (r["store_id"], r["product_id"]): Level(
-            r["on_hand"], r["last_snapshot_at"], r["last_change_at"]
-        )
-        for r in rows.select(
-            ["store_id", "product_id", "on_hand", "last_snapshot_at", "last_change_at"]
-        ).to_pylist()
-    }
+def no_levels() -> pa.Table:
+    return INVENTORY_LEVELS_SCHEMA.empty_table()
 
 
 def inventory_levels(
     changes: pa.Table,
     snapshots: pa.Table,
-    stored: Mapping[Key, Level],
-    safety_stock: Mapping[int, int],
+    stored: pa.Table,
+    safety_stock: pa.Table,
     updated_at: datetime,
     changes_since: ChangesSince,
 ) -> pa.Table:
     """New inventory_levels rows for every (store_id, product_id) the batch touches.
 
-    `changes` and `snapshots` are the batch's silver rows (late ones included).
+    `changes` and `snapshots` are the batch's silver rows (late ones included);
+    `stored` the stored levels (any superset of the touched keys' rows).
     """
-    batch_changes: dict[Key, list[tuple[str, datetime, int]]] = {}
-    for r in changes.select(
-        ["store_id", "product_id", "event_id", "event_time", "quantity"]
-    ).to_pylist():
-        key = (r["store_id"], r["product_id"])
-        batch_changes.setdefault(key, []).append((r["event_id"], r["event_time"], r["quantity"]))
+    changes = _as_changes(changes)
     counts = _latest_counts(snapshots)
-    touched = sorted(set(batch_changes) | set(counts))
-
-    baselines: dict[Key, tuple[bool, datetime | None, int]] = {}
-    for key in touched:
-        current = stored.get(key)
-        count = counts.get(key)
-        newer = count is not None and (
-            current is None
-            or current.last_snapshot_at is None
-            or count[0] > current.last_snapshot_at
+    touched = pa.concat_tables([changes.select(KEYS), counts.select(KEYS)])
+    touched = touched.group_by(KEYS, use_threads=False).aggregate([])
+    if touched.num_rows == 0:
+        return no_levels()
+    baselines = _baselines(touched, counts, stored)
+    recounted = baselines.filter(baselines["recounted"])
+    moved = _moved_since_baseline(changes, baselines.filter(pc.invert(baselines["recounted"])))
+    if recounted.num_rows:
+        earliest = pc.min(recounted["baseline_at"]).as_py()
+        since = pa.concat_tables(
+            [_as_changes(changes_since(recounted.select(KEYS), earliest)), changes]
         )
-        if newer:
-            assert count is not None
-            baselines[key] = (True, count[0], count[1])
-        else:
-            baselines[key] = (
-                False,
-                current.last_snapshot_at if current else None,
-                current.on_hand if current else 0,
-            )
-
-    recounted = {key for key, (again, _, _) in baselines.items() if again}
-    since_count: dict[Key, dict[str, tuple[datetime, int]]] = {}
-    if recounted:
-        earliest = min(baselines[key][1] for key in recounted)  # type: ignore[type-var]
-        assert earliest is not None
-        for store, product, event_id, moment, quantity in changes_since(recounted, earliest):
-            since_count.setdefault((store, product), {})[event_id] = (moment, quantity)
-        for key in recounted:  # the batch's own changes, once even if silver has them
-            for event_id, moment, quantity in batch_changes.get(key, ()):
-                since_count.setdefault(key, {})[event_id] = (moment, quantity)
-
-    rows = []
-    for key in touched:
-        again, baseline_at, baseline_on_hand = baselines[key]
-        source = (
-            since_count.get(key, {}).values()
-            if again
-            else ((m, q) for _, m, q in batch_changes.get(key, ()))
+        # a change silver already holds and the batch brings again counts once
+        since = since.group_by([*KEYS, "event_id"], use_threads=False).aggregate(
+            [("event_time", "max"), ("quantity", "max")]
         )
-        moved = sum(q for m, q in source if baseline_at is None or m > baseline_at)
-        current = stored.get(key)
-        batch_change_at = max((m for _, m, _ in batch_changes.get(key, ())), default=None)
-        on_hand = baseline_on_hand + moved
-        safety = safety_stock.get(key[1])
-        rows.append(
-            {
-                "store_id": key[0],
-                "product_id": key[1],
-                "on_hand": on_hand,
-                "last_snapshot_at": _latest(
-                    current.last_snapshot_at if current else None,
-                    counts[key][0] if key in counts else None,
-                ),
-                "last_change_at": _latest(
-                    current.last_change_at if current else None, batch_change_at
-                ),
-                "safety_stock": safety,
-                # an unknown safety stock never raises the alarm
-                "is_below_safety_stock": safety is not None and on_hand < safety,
-                "updated_at": updated_at,
-            }
-        )
-    return pa.Table.from_pylist(rows, schema=INVENTORY_LEVELS_SCHEMA)
+        since = since.rename_columns([*KEYS, "event_id", "event_time", "quantity"])
+        moved = pa.concat_tables([moved, _moved_since_baseline(since, recounted)])
+    changed_at = changes.group_by(KEYS, use_threads=False).aggregate([("event_time", "max")])
+    levels = (
+        baselines.join(moved, KEYS, join_type="left outer")
+        .join(changed_at, KEYS, join_type="left outer")
+        .join(_safety(safety_stock), "product_id", join_type="left outer")
+    )
+    on_hand = pc.add(levels["baseline_on_hand"], pc.fill_null(levels["moved"], 0))
+    safety = pc.cast(levels["safety_stock"], pa.int32())
+    return pa.table(
+        {
+            "store_id": pc.cast(levels["store_id"], pa.int32()),
+            "product_id": pc.cast(levels["product_id"], pa.int64()),
+            "on_hand": pc.cast(on_hand, pa.int64()),
+            "last_snapshot_at": levels["last_snapshot_at"],
+            "last_change_at": _latest(levels["current_change_at"], levels["event_time_max"]),
+            "safety_stock": safety,
+            # an unknown safety stock never raises the alarm
+            "is_below_safety_stock": pc.fill_null(pc.less(on_hand, safety), False),
+            "updated_at": pa.array([updated_at] * levels.num_rows, _TIMESTAMP),
+        },
+        schema=INVENTORY_LEVELS_SCHEMA,
+    ).sort_by([(k, "ascending") for k in KEYS])
 
 
-def _latest_counts(snapshots: pa.Table) -> dict[Key, tuple[datetime, int]]:
+def with_levels(stored: pa.Table, levels: pa.Table) -> pa.Table:
+    """The stored levels with a batch's rows in place of the keys it touched."""
+    kept = stored.join(levels.select(KEYS), KEYS, join_type="left anti")
+    return pa.concat_tables([kept.select(levels.column_names).cast(levels.schema), levels])
+
+
+def _as_changes(rows: pa.Table) -> pa.Table:
+    return pa.table({f.name: pc.cast(rows[f.name], f.type) for f in CHANGE_SCHEMA})
+
+
+def _latest_counts(snapshots: pa.Table) -> pa.Table:
     """The batch's newest count per store and product; of two counts taken at the same
     time, the one read last wins."""
-    latest: dict[Key, tuple[tuple[datetime, int, int], int]] = {}
-    columns = [
-        "store_id",
-        "product_id",
-        "event_time",
-        "kafka_partition",
-        "kafka_offset",
-        "quantity",
-    ]
-    for r in snapshots.select(columns).to_pylist():
-        key = (r["store_id"], r["product_id"])
-        order = (r["event_time"], r["kafka_partition"], r["kafka_offset"])
-        if key not in latest or order > latest[key][0]:
-            latest[key] = (order, r["quantity"])
-    return {key: (order[0], quantity) for key, (order, quantity) in latest.items()}
+    read_order = ["event_time", "kafka_partition", "kafka_offset"]
+    ordered = snapshots.sort_by([(c, "ascending") for c in read_order])
+    latest = ordered.group_by(KEYS, use_threads=False).aggregate(
+        [("event_time", "last"), ("quantity", "last")]
+    )
+    return pa.table(
+        {
+            "store_id": pc.cast(latest["store_id"], pa.int32()),
+            "product_id": pc.cast(latest["product_id"], pa.int64()),
+            "batch_snapshot_at": pc.cast(latest["event_time_last"], _TIMESTAMP),
+            "batch_count": pc.cast(latest["quantity_last"], pa.int64()),
+        }
+    )
 
 
-def _latest(*moments: datetime | None) -> datetime | None:
-    return max((m for m in moments if m is not None), default=None)
+def _baselines(touched: pa.Table, counts: pa.Table, stored: pa.Table) -> pa.Table:
+    """Per touched key: the stock the batch's changes add to (`baseline_on_hand`) and
+    the time it holds at (`baseline_at`; changes at or before it are already in it).
+
+    A batch count newer than the stored one replaces it (`recounted`); an older count
+    arriving late is ignored, as the stored on-hand already reflects a later state.
+    """
+    current = pa.table(
+        {
+            "store_id": pc.cast(stored["store_id"], pa.int32()),
+            "product_id": pc.cast(stored["product_id"], pa.int64()),
+            "current_on_hand": pc.cast(stored["on_hand"], pa.int64()),
+            "current_snapshot_at": pc.cast(stored["last_snapshot_at"], _TIMESTAMP),
+            "current_change_at": pc.cast(stored["last_change_at"], _TIMESTAMP),
+        }
+    )
+    joined = touched.join(counts, KEYS, join_type="left outer").join(
+        current, KEYS, join_type="left outer"
+    )
+    counted, before = joined["batch_snapshot_at"], joined["current_snapshot_at"]
+    newer = pc.fill_null(
+        pc.and_kleene(pc.is_valid(counted), pc.or_kleene(pc.is_null(before), pc.greater(counted, before))),
+        False,
+    )
+    return pa.table(
+        {
+            "store_id": joined["store_id"],
+            "product_id": joined["product_id"],
+            "recounted": newer,
+            "baseline_at": pc.if_else(newer, counted, before),
+            "baseline_on_hand": pc.if_else(
+                newer, joined["batch_count"], pc.fill_null(joined["current_on_hand"], 0)
+            ),
+            "last_snapshot_at": _latest(before, counted),
+            "current_change_at": joined["current_change_at"],
+        }
+    )
+
+
+def _moved_since_baseline(changes: pa.Table, baselines: pa.Table) -> pa.Table:
+    """Per key of `baselines`: the sum of `changes` made after its baseline time."""
+    joined = changes.join(baselines.select([*KEYS, "baseline_at"]), KEYS, join_type="inner")
+    after = pc.or_kleene(
+        pc.is_null(joined["baseline_at"]), pc.greater(joined["event_time"], joined["baseline_at"])
+    )
+    moved = joined.filter(pc.fill_null(after, False))
+    summed = moved.group_by(KEYS, use_threads=False).aggregate([("quantity", "sum")])
+    return pa.table(
+        {
+            "store_id": summed["store_id"],
+            "product_id": summed["product_id"],
+            "moved": pc.cast(summed["quantity_sum"], pa.int64()),
+        }
+    )
+
+
+def _safety(safety_stock: pa.Table) -> pa.Table:
+    return pa.table(
+        {
+            "product_id": pc.cast(safety_stock["product_id"], pa.int64()),
+            "safety_stock": pc.cast(safety_stock["safety_stock"], pa.int32()),
+        }
+    )
+
+
+def _latest(a: pa.ChunkedArray, b: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The later of two times per row, skipping nulls (a key may have no stored row or
+    no batch change); compared as µs, which max_element_wise takes."""
+    later = pc.max_element_wise(
+        pc.cast(a, pa.int64()), pc.cast(b, pa.int64()), skip_nulls=True
+    )
+    return pc.cast(later, _TIMESTAMP)

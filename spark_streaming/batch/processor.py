@@ -25,6 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import DataFrame
@@ -41,7 +42,9 @@ from spark_streaming.batch.dedup import (
     EventIndex,
     EventTimeState,
     Position,
+    candidates_of,
     decide,
+    moment,
 )
 from spark_streaming.batch.plans import FamilyPlan
 from spark_streaming.batch.records import (
@@ -69,7 +72,7 @@ class FamilyState:
 
     clock: EventTimeState
     index: EventIndex
-    levels: dict[inventory.Key, inventory.Level] = field(default_factory=dict)
+    levels: pa.Table = field(default_factory=inventory.no_levels)
 
 
 @dataclass
@@ -81,7 +84,7 @@ class FamilyBatch:
     metrics: BatchMetrics
     bronze: pa.Table
     stored: list[Candidate]
-    produced_at: list[datetime]
+    produced_at: np.ndarray  # µs since the epoch, of the events gold now reflects
     silver: dict[TableSpec, pa.Table]
     gold: list[tuple[TableSpec, pa.Table, MergeSpec]]
     gold_done: float | None = None
@@ -108,7 +111,7 @@ class PipelineBatchProcessor:
         self.state: dict[str, FamilyState] | None = None
         self.read_offsets: recovery.Offsets = {}
         self.marks: dict[str, recovery.Offsets] = {}
-        self._safety_stock: dict[int, int] | None = None
+        self._safety_stock: pa.Table | None = None
         self._app_id: str | None = None
         self._bound = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=_WRITERS, thread_name_prefix="lake-commit")
@@ -205,37 +208,38 @@ class PipelineBatchProcessor:
 
         events = valid_events(records, plan.family)
         metrics.valid_events = events.num_rows
+        event_us = pc.cast(events["event_time"], pa.int64())
         decision = decide(
-            zip(
+            candidates_of(
                 events["event_id"].to_pylist(),
-                events["event_time"].to_pylist(),
+                event_us.to_pylist(),
                 events["kafka_partition"].to_pylist(),
                 events["kafka_offset"].to_pylist(),
-                strict=True,
             ),
             fam.index,
             lambda ids, ranges: self._stored_in_silver(plan, ids, ranges),
             self.delay,
         )
-        keep = {(r[2], r[3]) for r in decision.keep}
-        positions = zip(
-            events["kafka_partition"].to_pylist(), events["kafka_offset"].to_pylist(), strict=True
-        )
-        stored = events.filter(pa.array([p in keep for p in positions], pa.bool_()))
+        stored = events
+        if decision.duplicates:
+            dropped = pa.array([_position_key(r[2], r[3]) for r in decision.duplicates])
+            position = _position_keys(events["kafka_partition"], events["kafka_offset"])
+            stored = events.filter(pc.invert(pc.is_in(position, value_set=dropped)))
         stored = stored.append_column("is_late", is_late(stored, watermark))
         metrics.stored_events = stored.num_rows
         metrics.duplicate_events = len(decision.duplicates)
         metrics.late_events = pc.sum(stored["is_late"]).as_py() or 0
+        newest = pc.max(stored["event_time"]).as_py() if stored.num_rows else None
         metrics.max_event_time = max(
-            (t for t in (fam.clock.max_event_time, pc.max(stored["event_time"]).as_py()) if t),
-            default=None,
+            (t for t in (fam.clock.max_event_time, newest) if t is not None), default=None
         )
         # produce-to-gold counts the events gold reflects: on-time ones, and every stock
         # change (stock is not windowed, a late change still moves on-hand now)
         visible = (
             stored if plan.keeps_inventory_levels else stored.filter(pc.invert(stored["is_late"]))
         )
-        produced_at = [t for t in visible["produced_at"].to_pylist() if t is not None]
+        produced_us = pc.cast(pc.drop_null(visible["produced_at"]), pa.int64())
+        produced_at = produced_us.to_numpy(zero_copy_only=False)
 
         built = {spec: build(stored) for spec, build in plan.silver}
         silver_rows = {spec: self._admitted(spec, topic, rows) for spec, rows in built.items()}
@@ -295,10 +299,8 @@ class PipelineBatchProcessor:
         now, wall = time.monotonic(), _now()
         for part in parts:
             done = part.gold_done or now
-            gold_at = wall - timedelta(seconds=now - done)
-            part.metrics.latencies_ms = [
-                (gold_at - produced).total_seconds() * 1000 for produced in part.produced_at
-            ]
+            gold_us = (wall.timestamp() - (now - done)) * 1_000_000
+            part.metrics.latencies_ms = ((gold_us - part.produced_at) / 1000).tolist()
 
     def _advance(
         self, parts: list[FamilyBatch], state: dict[str, FamilyState], read: recovery.Offsets
@@ -307,11 +309,12 @@ class PipelineBatchProcessor:
         for part in parts:
             fam = state[part.plan.family.name]
             fam.index.add(part.stored)
-            fam.clock.advance(r[1] for r in part.stored)
+            if part.metrics.max_event_time is not None:
+                fam.clock.advance([part.metrics.max_event_time])
             fam.index.evict_before(fam.clock.max_event_time)
             for spec, rows, _ in part.gold:
                 if spec == tables.INVENTORY_LEVELS:
-                    fam.levels.update(inventory.levels_of(rows))
+                    fam.levels = inventory.with_levels(fam.levels, rows)
         self.read_offsets = read
         self.marks = {
             name: mark for name, mark in self.marks.items() if not recovery.passed(mark, read)
@@ -333,11 +336,12 @@ class PipelineBatchProcessor:
             index = EventIndex(horizon=2 * self.delay)
             index.evict_before(newest)
             if index.floor is not None:
-                index.add(self._stored_since(plan, index.floor))
+                index.add(self._stored_since(plan, moment(index.floor)))
             fam = FamilyState(clock, index)
             if plan.keeps_inventory_levels:
                 stored = self.writer.read_arrow(tables.INVENTORY_LEVELS)
-                fam.levels = inventory.levels_of(stored) if stored is not None else {}
+                if stored is not None:
+                    fam.levels = stored.cast(inventory.INVENTORY_LEVELS_SCHEMA)
             state[name] = fam
             log.info(
                 kv(
@@ -353,20 +357,20 @@ class PipelineBatchProcessor:
 
     def _stored_since(self, plan: FamilyPlan, floor: datetime) -> list[Candidate]:
         """The family's stored events with event times from `floor` on, from silver."""
-        found: dict[str, Candidate] = {}
         where = f"event_time >= '{floor.isoformat()}' AND event_date >= '{floor.date()}'"
+        found: list[Candidate] = []
         for spec, _ in plan.silver:
             rows = self.writer.read_arrow(
                 spec, ["event_id", "event_time", "kafka_partition", "kafka_offset"], where
             )
-            if rows is None:
-                continue
-            for r in rows.to_pylist():
-                found.setdefault(
-                    r["event_id"],
-                    (r["event_id"], r["event_time"], r["kafka_partition"], r["kafka_offset"]),
+            if rows is not None:
+                found += candidates_of(
+                    rows["event_id"].to_pylist(),
+                    pc.cast(rows["event_time"], pa.int64()).to_pylist(),
+                    rows["kafka_partition"].to_pylist(),
+                    rows["kafka_offset"].to_pylist(),
                 )
-        return list(found.values())
+        return found
 
     def _stored_in_silver(
         self, plan: FamilyPlan, ids: set[str], ranges: list[tuple[datetime, datetime]]
@@ -395,34 +399,25 @@ class PipelineBatchProcessor:
                 )
         return found
 
-    def _changes_since(
-        self, keys: set[inventory.Key], since: datetime
-    ) -> list[tuple[int, int, str, datetime, int]]:
-        stores = ", ".join(str(s) for s in sorted({k[0] for k in keys}))
-        products = ", ".join(str(p) for p in sorted({k[1] for k in keys}))
+    def _changes_since(self, keys: pa.Table, since: datetime) -> pa.Table:
+        stores = ", ".join(str(v) for v in sorted(set(keys["store_id"].to_pylist())))
+        products = ", ".join(str(v) for v in sorted(set(keys["product_id"].to_pylist())))
         rows = self.writer.read_arrow(
             tables.SILVER_INVENTORY_CHANGES,
             ["store_id", "product_id", "event_id", "event_time", "quantity"],
+            # a superset of the keys' rows; the caller's join keeps the exact ones
             f"store_id IN ({stores}) AND product_id IN ({products}) "
             f"AND event_time > '{since.isoformat()}' AND event_date >= '{since.date()}'",
         )
-        if rows is None:
-            return []
-        return [
-            (r["store_id"], r["product_id"], r["event_id"], r["event_time"], r["quantity"])
-            for r in rows.to_pylist()
-            if (r["store_id"], r["product_id"]) in keys
-        ]
+        return rows if rows is not None else inventory.CHANGE_SCHEMA.empty_table()
 
-    def _safety_stocks(self) -> dict[int, int]:
+    def _safety_stocks(self) -> pa.Table:
         if self._safety_stock is None:
             rows = self.writer.read_arrow(tables.PRODUCTS, ["product_id", "safety_stock"])
             if rows is None:
                 log.warning(kv("reference_products_missing", effect="safety stock unknown"))
-                return {}
-            self._safety_stock = dict(
-                zip(rows["product_id"].to_pylist(), rows["safety_stock"].to_pylist(), strict=True)
-            )
+                return inventory.SAFETY_STOCK_SCHEMA.empty_table()
+            self._safety_stock = rows
         return self._safety_stock
 
     # -- a lost checkpoint: tables that hold part of a batch already -----------------
@@ -443,6 +438,16 @@ class PipelineBatchProcessor:
         specs = {s.qualified_name: s for p in self.plans.values() for s in p.own_tables}
         specs[tables.QUARANTINE.qualified_name] = tables.QUARANTINE
         return list(specs.values())
+
+
+def _position_key(partition: int, offset: int) -> int:
+    return (partition << 48) | offset
+
+
+def _position_keys(partitions: pa.ChunkedArray, offsets: pa.ChunkedArray) -> pa.ChunkedArray:
+    """(partition, offset) as one int64 per record, as `_position_key` makes it."""
+    shifted = pc.shift_left(pc.cast(partitions, pa.int64()), 48)
+    return pc.bit_wise_or(shifted, pc.cast(offsets, pa.int64()))
 
 
 def _stamp_gold(part: FamilyBatch) -> Callable[[Future[bool]], None]:

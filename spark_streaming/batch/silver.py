@@ -18,7 +18,12 @@ LINEAGE = ("produced_at", "is_late", "ingested_at", "kafka_partition", "kafka_of
 
 def sales_lines(events: pa.Table) -> pa.Table:
     """One row per basket line, with the line's revenue after discount."""
-    events, line = _explode(events, "lines")
+    events, line = _explode(
+        events,
+        "lines",
+        ["event_id", "transaction_id", "event_time", "store_id", "channel", "customer_id",
+         "payment_type"],
+    )  # fmt: skip
     quantity = line.field("quantity")
     gross = pc.multiply(pc.cast(quantity, pa.decimal128(10, 0)), line.field("unit_price"))
     revenue = pc.cast(pc.subtract(gross, line.field("discount")), MONEY)
@@ -62,7 +67,11 @@ def clickstream_events(events: pa.Table) -> pa.Table:
 
 def inventory_changes(events: pa.Table) -> pa.Table:
     """One row per changed product; quantity is signed (negative takes stock away)."""
-    events, item = _explode(_of_type(events, "inventory_change"), "items")
+    events, item = _explode(
+        _of_type(events, "inventory_change"),
+        "items",
+        ["event_id", "trans_id", "event_time", "store_id", "change_type"],
+    )
     return pa.table(
         {
             "event_id": events["event_id"],
@@ -79,7 +88,9 @@ def inventory_changes(events: pa.Table) -> pa.Table:
 
 def inventory_snapshots(events: pa.Table) -> pa.Table:
     """One row per counted product; quantity is the absolute stock on hand."""
-    events, item = _explode(_of_type(events, "inventory_snapshot"), "items")
+    events, item = _explode(
+        _of_type(events, "inventory_snapshot"), "items", ["event_id", "event_time", "store_id"]
+    )
     return pa.table(
         {
             "event_id": events["event_id"],
@@ -96,13 +107,15 @@ def _of_type(events: pa.Table, event_type: str) -> pa.Table:
     return events.filter(pc.equal(events["event_type"], event_type))
 
 
-def _explode(events: pa.Table, field: str) -> tuple[pa.Table, pa.StructArray]:
-    """The events repeated once per item of their `field` array, and the items."""
+def _explode(events: pa.Table, field: str, columns: list[str]) -> tuple[pa.Table, pa.StructArray]:
+    """The events' `columns` (and lineage) repeated once per item of their `field`
+    array, and the items. Only what the rows need is repeated: the events' nested
+    arrays are the bulk of a batch."""
     items = events[field].combine_chunks()
     parents = pc.list_parent_indices(items)
     flat = pc.list_flatten(items)
     assert isinstance(flat, pa.StructArray)
-    return events.take(parents), flat
+    return events.select([*columns, *LINEAGE]).take(parents), flat
 
 
 def _lineage_and_date(events: pa.Table) -> dict[str, pa.ChunkedArray | pa.Array]:

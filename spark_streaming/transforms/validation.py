@@ -161,9 +161,7 @@ def _parse_steps(
     fields = payload.ParsedPayload(
         event=F.col(_event_column(family)),
         text=F.col(fields_name),
-        items={
-            f.name: F.col(_items_column(family, f.name)) for f in payload.array_fields(family)
-        },
+        items={f.name: F.col(_items_column(family, f.name)) for f in payload.array_fields(family)},
     )
     return layers, fields
 

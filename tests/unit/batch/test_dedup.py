@@ -12,6 +12,7 @@ from spark_streaming.batch.dedup import (
     decide,
     time_ranges,
 )
+from spark_streaming.batch.dedup import micros as us
 
 AT = utc("2026-03-02 08:00:00")
 GAP = timedelta(minutes=2)
@@ -32,38 +33,42 @@ class Silver:
 
 def test_the_first_copy_in_kafka_order_wins():
     rows = [
-        ("a", AT, 0, 5),  # resent
-        ("a", AT, 0, 3),  # first
-        ("a", AT, 1, 1),  # other partition
-        ("b", AT, 1, 2),  # only copy
-        ("d", AT, 1, 0),  # other partition
-        ("d", AT, 0, 7),  # first
+        ("a", us(AT), 0, 5),  # resent
+        ("a", us(AT), 0, 3),  # first
+        ("a", us(AT), 1, 1),  # other partition
+        ("b", us(AT), 1, 2),  # only copy
+        ("d", us(AT), 1, 0),  # other partition
+        ("d", us(AT), 0, 7),  # first
     ]
     silver = Silver()
 
     decision = decide(rows, EventIndex(horizon=2 * GAP), silver, GAP)
 
-    assert sorted(decision.keep) == [("a", AT, 0, 3), ("b", AT, 1, 2), ("d", AT, 0, 7)]
-    assert sorted(decision.duplicates) == [("a", AT, 0, 5), ("a", AT, 1, 1), ("d", AT, 1, 0)]
+    assert sorted(decision.keep) == [("a", us(AT), 0, 3), ("b", us(AT), 1, 2), ("d", us(AT), 0, 7)]
+    assert sorted(decision.duplicates) == [
+        ("a", us(AT), 0, 5),
+        ("a", us(AT), 1, 1),
+        ("d", us(AT), 1, 0),
+    ]
     assert silver.asked == []  # an index that holds every stored event needs no look-up
 
 
 def test_the_same_id_at_the_same_position_is_a_replay_and_kept():
     index = EventIndex(horizon=2 * GAP)
-    index.add([("a", AT, 0, 3)])
+    index.add([("a", us(AT), 0, 3)])
 
-    decision = decide([("a", AT, 0, 3)], index, Silver(), GAP)
+    decision = decide([("a", us(AT), 0, 3)], index, Silver(), GAP)
 
-    assert decision.keep == [("a", AT, 0, 3)]
+    assert decision.keep == [("a", us(AT), 0, 3)]
     assert decision.duplicates == []
 
 
 def test_an_id_stored_at_another_position_is_a_duplicate_even_with_a_changed_event_time():
     """A resend whose event_time changed must not reach silver twice."""
     index = EventIndex(horizon=2 * GAP)
-    index.add([("a", AT, 0, 3), ("b", AT, 0, 4)])
-    resent = ("a", AT + timedelta(seconds=30), 1, 9)
-    new = ("c", AT, 1, 10)
+    index.add([("a", us(AT), 0, 3), ("b", us(AT), 0, 4)])
+    resent = ("a", us(AT + timedelta(seconds=30)), 1, 9)
+    new = ("c", us(AT), 1, 10)
 
     decision = decide([resent, new], index, Silver(), GAP)
 
@@ -74,11 +79,11 @@ def test_an_id_stored_at_another_position_is_a_duplicate_even_with_a_changed_eve
 def test_candidates_older_than_the_index_floor_are_looked_up_in_silver():
     index = EventIndex(horizon=4 * timedelta(minutes=1))
     index.evict_before(utc("2026-03-02 08:10:00"))  # floor 08:06
-    elsewhere = ("o-1", utc("2026-03-02 07:00:00"), 0, 20)
-    replayed = ("o-2", utc("2026-03-02 07:01:00"), 0, 21)
-    never_stored = ("o-3", utc("2026-03-02 07:30:00"), 0, 22)
-    resent_in_batch = ("o-3", utc("2026-03-02 07:30:00"), 0, 23)
-    recent = ("r-1", utc("2026-03-02 08:09:00"), 0, 24)
+    elsewhere = ("o-1", us(utc("2026-03-02 07:00:00")), 0, 20)
+    replayed = ("o-2", us(utc("2026-03-02 07:01:00")), 0, 21)
+    never_stored = ("o-3", us(utc("2026-03-02 07:30:00")), 0, 22)
+    resent_in_batch = ("o-3", us(utc("2026-03-02 07:30:00")), 0, 23)
+    recent = ("r-1", us(utc("2026-03-02 08:09:00")), 0, 24)
     silver = Silver({"o-1": {(0, 2)}, "o-2": {(0, 21)}})
 
     decision = decide(
@@ -103,9 +108,9 @@ def test_the_index_forgets_ids_past_its_horizon_a_minute_at_a_time():
     index = EventIndex(horizon=timedelta(minutes=4))
     index.add(
         [
-            ("e-1", utc("2026-03-02 08:05:59"), 0, 1),
-            ("e-2", utc("2026-03-02 08:06:00"), 0, 2),
-            ("e-3", utc("2026-03-02 08:09:00"), 0, 3),
+            ("e-1", us(utc("2026-03-02 08:05:59")), 0, 1),
+            ("e-2", us(utc("2026-03-02 08:06:00")), 0, 2),
+            ("e-3", us(utc("2026-03-02 08:09:00")), 0, 3),
         ]
     )
 
@@ -115,9 +120,9 @@ def test_the_index_forgets_ids_past_its_horizon_a_minute_at_a_time():
     assert index.position_of("e-1") is None
     assert index.position_of("e-2") == (0, 2)
     assert index.position_of("e-3") == (0, 3)
-    assert index.floor == utc("2026-03-02 08:06:30")
-    assert index.covers(utc("2026-03-02 08:06:30"))
-    assert not index.covers(utc("2026-03-02 08:06:29.999"))
+    assert index.floor == us(utc("2026-03-02 08:06:30"))
+    assert index.covers(us(utc("2026-03-02 08:06:30")))
+    assert not index.covers(us(utc("2026-03-02 08:06:29.999")))
 
 
 def test_the_index_floor_never_moves_back():
@@ -127,14 +132,14 @@ def test_the_index_floor_never_moves_back():
     index.evict_before(utc("2026-03-02 08:08:00"))
     index.evict_before(None)
 
-    assert index.floor == utc("2026-03-02 08:06:00")
+    assert index.floor == us(utc("2026-03-02 08:06:00"))
 
 
 def test_an_evicted_id_is_looked_up_in_silver():
     index = EventIndex(horizon=timedelta(minutes=4))
-    index.add([("e-1", utc("2026-03-02 08:05:59"), 0, 1)])
+    index.add([("e-1", us(utc("2026-03-02 08:05:59")), 0, 1)])
     index.evict_before(utc("2026-03-02 08:10:30"))
-    resent = ("e-1", utc("2026-03-02 08:05:59"), 0, 9)
+    resent = ("e-1", us(utc("2026-03-02 08:05:59")), 0, 9)
     silver = Silver({"e-1": {(0, 1)}})
 
     decision = decide([resent], index, silver, GAP)
@@ -146,8 +151,8 @@ def test_an_evicted_id_is_looked_up_in_silver():
 def test_the_index_keeps_the_first_position_of_an_id():
     index = EventIndex(horizon=timedelta(minutes=4))
 
-    index.add([("a", AT, 0, 3), ("a", AT, 1, 1)])
-    index.add([("a", AT, 2, 2)])
+    index.add([("a", us(AT), 0, 3), ("a", us(AT), 1, 1)])
+    index.add([("a", us(AT), 2, 2)])
 
     assert len(index) == 1
     assert index.position_of("a") == (0, 3)
@@ -184,6 +189,6 @@ def test_time_ranges_split_where_times_lie_further_apart_than_the_gap():
 
 
 def test_candidates_of_zips_the_columns():
-    actual = candidates_of(["a", "b"], [AT, AT], [0, 1], [5, 6])
+    actual = candidates_of(["a", "b"], [us(AT), us(AT)], [0, 1], [5, 6])
 
-    assert actual == [("a", AT, 0, 5), ("b", AT, 1, 6)]
+    assert actual == [("a", us(AT), 0, 5), ("b", us(AT), 1, 6)]

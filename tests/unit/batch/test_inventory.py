@@ -2,18 +2,30 @@ from __future__ import annotations
 
 from datetime import datetime
 from itertools import permutations
+from typing import NamedTuple
 
 import pyarrow as pa
 from batch_support import TS, assert_tables_equal, rows_table, utc
 
 from retail_lakehouse import tables
 from spark_streaming.batch.inventory import (
+    CHANGE_SCHEMA,
     INVENTORY_LEVELS_MERGE,
-    Key,
-    Level,
+    SAFETY_STOCK_SCHEMA,
     inventory_levels,
-    levels_of,
+    with_levels,
 )
+
+Key = tuple[int, int]
+
+
+class Level(NamedTuple):
+    """A stored level, written the short way in these tests."""
+
+    on_hand: int
+    last_snapshot_at: datetime | None
+    last_change_at: datetime | None
+
 
 LEVELS = pa.schema(
     [
@@ -75,21 +87,40 @@ class Silver:
         self.changes = list(changes)
         self.asked: list[tuple[set[Key], datetime]] = []
 
-    def __call__(self, keys: set[Key], since: datetime):
-        self.asked.append((set(keys), since))
-        return [
-            (store, product, event_id, when, quantity)
-            for event_id, when, store, _, product, quantity, _, _ in self.changes
-            if (store, product) in keys and when > since
-        ]
+    def __call__(self, keys: pa.Table, since: datetime) -> pa.Table:
+        wanted = set(zip(keys["store_id"].to_pylist(), keys["product_id"].to_pylist(), strict=True))
+        self.asked.append((wanted, since))
+        return rows_table(
+            [
+                (store, product, event_id, when, quantity)
+                for event_id, when, store, _, product, quantity, _, _ in self.changes
+                if (store, product) in wanted and when > since
+            ],
+            CHANGE_SCHEMA,
+        )
+
+
+def stored_table(stored: dict[Key, Level]) -> pa.Table:
+    return rows_table(
+        [(s, p, *level, None, False, NOW) for (s, p), level in stored.items()], LEVELS
+    )
+
+
+def as_state(table: pa.Table) -> dict[Key, Level]:
+    return {
+        (r["store_id"], r["product_id"]): Level(
+            r["on_hand"], r["last_snapshot_at"], r["last_change_at"]
+        )
+        for r in table.to_pylist()
+    }
 
 
 def levels(changes, snapshots, stored, safety, silver=None):
     return inventory_levels(
         rows_table(changes, CHANGES),
         rows_table(snapshots, SNAPSHOTS),
-        stored,
-        safety,
+        stored_table(stored),
+        rows_table(list(safety.items()), SAFETY_STOCK_SCHEMA),
         NOW,
         silver if silver is not None else Silver(),
     )
@@ -249,22 +280,19 @@ def test_any_arrival_order_gives_the_same_levels():
             batch_changes = [row] if kind == "change" else []
             batch_counts = [row] if kind == "count" else []
             rows = levels(batch_changes, batch_counts, stored, {}, silver)
-            stored.update(levels_of(rows))
+            stored = as_state(with_levels(stored_table(stored), rows))
             silver.changes += batch_changes  # committed after the levels are computed
         assert stored == {(1, 2): Level(55, at("09:00"), at("09:10"))}, order
 
 
-def test_levels_of_reads_stored_rows_as_state():
-    rows = rows_table(
-        [
-            (1, 2, 57, at("08:00"), at("09:20"), 10, False, NOW),
-            (2, 999, 7, None, at("09:00"), None, False, NOW),
-        ],
-        LEVELS,
+def test_a_batch_replaces_the_state_rows_of_the_keys_it_touched():
+    stored = stored_table(
+        {(1, 2): Level(57, at("08:00"), at("09:20")), (2, 999): Level(7, None, at("09:00"))}
     )
+    batch = rows_table([(1, 2, 50, at("10:00"), at("09:20"), 10, False, NOW)], LEVELS)
 
-    assert levels_of(rows) == {
-        (1, 2): Level(57, at("08:00"), at("09:20")),
+    assert as_state(with_levels(stored, batch)) == {
+        (1, 2): Level(50, at("10:00"), at("09:20")),
         (2, 999): Level(7, None, at("09:00")),
     }
 
