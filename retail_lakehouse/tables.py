@@ -11,6 +11,13 @@ from typing import Literal
 
 Layer = Literal["bronze", "silver", "gold", "reference", "ops"]
 
+# Delta table properties every writer sets when it creates a table the warehouse loads:
+# with the change data feed on, a loader reads each commit's changed rows (MERGE updates
+# and deletes included) instead of whole rewritten files, and compaction shows up as no
+# change at all. delta-rs: DeltaTable.create(..., configuration=spec.delta_properties);
+# delta-spark: .option(key, value) per property on the first write.
+CHANGE_DATA_FEED_PROPERTIES: dict[str, str] = {"delta.enableChangeDataFeed": "true"}
+
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -35,6 +42,12 @@ class TableSpec:
     @property
     def natural_keys(self) -> tuple[str, ...]:
         return self.keys or self.warehouse_keys
+
+    @property
+    def delta_properties(self) -> dict[str, str]:
+        """Properties to create the Delta table with: the change data feed for every
+        table the warehouse loads (bronze stays in the lake)."""
+        return {} if self.layer == "bronze" else dict(CHANGE_DATA_FEED_PROPERTIES)
 
 
 def _bronze(family: str, name: str) -> TableSpec:
