@@ -19,8 +19,9 @@ from retail_lakehouse.settings import Settings
 if TYPE_CHECKING:
     from snowflake.connector import SnowflakeConnection
 
-_patch_lock = threading.RLock()
+_patch_lock = threading.Lock()
 _patch_depth = 0
+_patch: Any = None
 
 
 def emulator_path(settings: Settings) -> Path:
@@ -30,29 +31,30 @@ def emulator_path(settings: Settings) -> Path:
 @contextlib.contextmanager
 def emulated(settings: Settings) -> Iterator[None]:
     """Patch snowflake.connector with fakesnow while inside, when the settings ask for
-    the emulator; otherwise do nothing. Re-entrant: fakesnow refuses a second patch."""
-    global _patch_depth
+    the emulator; otherwise do nothing. Re-entrant and shared between threads (fakesnow
+    refuses a second patch): the first to enter starts it, the last to leave ends it, so
+    two loads can run at once in one process, each on its own connection."""
+    global _patch_depth, _patch
     if not settings.uses_warehouse_emulator:
         yield
         return
     with _patch_lock:
-        if _patch_depth:
-            _patch_depth += 1
-            try:
-                yield
-            finally:
-                _patch_depth -= 1
-            return
-        import fakesnow
+        if not _patch_depth:
+            import fakesnow
 
-        path = emulator_path(settings)
-        path.mkdir(parents=True, exist_ok=True)
-        with fakesnow.patch(db_path=path):
-            _patch_depth = 1
-            try:
-                yield
-            finally:
-                _patch_depth = 0
+            path = emulator_path(settings)
+            path.mkdir(parents=True, exist_ok=True)
+            _patch = fakesnow.patch(db_path=path)
+            _patch.__enter__()
+        _patch_depth += 1
+    try:
+        yield
+    finally:
+        with _patch_lock:
+            _patch_depth -= 1
+            if not _patch_depth and _patch is not None:
+                patch, _patch = _patch, None
+                patch.__exit__(None, None, None)
 
 
 class WarehouseSettingsError(ValueError):
