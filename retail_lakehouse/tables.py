@@ -265,6 +265,7 @@ PRODUCT_SALES_MINUTE = MartSpec(
         "orders",
         "units",
         "revenue_usd",
+        "loaded_at",
     ),
 )
 STORE_SALES_DAILY = MartSpec(
