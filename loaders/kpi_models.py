@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from retail_lakehouse import warehouse
 from retail_lakehouse.logs import kv
 from retail_lakehouse.settings import Settings
@@ -61,35 +63,57 @@ class KpiBuildReport:
         )
 
 
-def dbt_target(settings: Settings) -> str:
-    """profiles.yml target: `server` for SNOWFLAKE_HOST without an account, else `account`."""
-    return "server" if settings.snowflake_host and not settings.snowflake_account else "account"
+# dbt scrubs the values of DBT_ENV_SECRET_* variables from its logs and artifacts
+SECRET_PREFIX = "DBT_ENV_SECRET_"  # noqa: S105 (a variable name prefix, not a secret)
 
 
 def dbt_environment(settings: Settings) -> dict[str, str | None]:
     """The environment variables dbt/profiles.yml and the sources read; None unsets one,
-    so a variable left in the environment cannot contradict the settings."""
+    so a variable left in the environment cannot contradict the settings. Secrets go in
+    DBT_ENV_SECRET_* variables. An emulator gets placeholder credentials it ignores; a
+    real account exactly what is configured (checked before, `check_settings`)."""
+    emulator = not settings.snowflake_account
     env: dict[str, str | None] = {
-        "DBT_TARGET": dbt_target(settings),
+        "SNOWFLAKE_ACCOUNT": settings.snowflake_account or "emulator",
         "SNOWFLAKE_DATABASE": settings.snowflake_database,
         "SNOWFLAKE_SCHEMA": settings.snowflake_schema,
         "SNOWFLAKE_ANALYTICS_SCHEMA": settings.snowflake_analytics_schema,
-        "SNOWFLAKE_PROTOCOL": settings.snowflake_protocol,
+        "SNOWFLAKE_LOGIN_TIMEOUT": str(settings.snowflake_login_timeout),
+        "WEB_STORE_TIME_ZONE": settings.web_store_time_zone,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
+    password = _secret(settings.snowflake_password)
     optional = {
-        "SNOWFLAKE_ACCOUNT": settings.snowflake_account,
-        "SNOWFLAKE_USER": settings.snowflake_user,
+        "SNOWFLAKE_USER": settings.snowflake_user or ("lakehouse" if emulator else None),
         "SNOWFLAKE_ROLE": settings.snowflake_role,
         "SNOWFLAKE_WAREHOUSE": settings.snowflake_warehouse,
         "SNOWFLAKE_HOST": settings.snowflake_host,
         "SNOWFLAKE_PORT": str(settings.snowflake_port) if settings.snowflake_port else None,
-        "SNOWFLAKE_PASSWORD": (
-            settings.snowflake_password.get_secret_value() if settings.snowflake_password else None
+        "SNOWFLAKE_PROTOCOL": settings.snowflake_protocol if settings.snowflake_host else None,
+        "SNOWFLAKE_AUTHENTICATOR": None if emulator else dbt_authenticator(settings),
+        "SNOWFLAKE_PRIVATE_KEY_FILE": None if emulator else settings.snowflake_private_key_file,
+        f"{SECRET_PREFIX}SNOWFLAKE_PASSWORD": password or ("emulator" if emulator else None),
+        f"{SECRET_PREFIX}SNOWFLAKE_PRIVATE_KEY": _secret(settings.snowflake_private_key),
+        f"{SECRET_PREFIX}SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": _secret(
+            settings.snowflake_private_key_passphrase
         ),
+        f"{SECRET_PREFIX}SNOWFLAKE_TOKEN": _secret(settings.snowflake_token),
+        # never a plain SNOWFLAKE_PASSWORD: dbt would not scrub it
+        "SNOWFLAKE_PASSWORD": None,
     }
     env.update({name: value or None for name, value in optional.items()})
     return env
+
+
+def dbt_authenticator(settings: Settings) -> str | None:
+    """dbt-snowflake's name for the sign-in method: a key-pair needs none (dbt hands the
+    key to the connector), tokens go through `oauth` / `programmatic_access_token`."""
+    method = (warehouse.authenticator(settings) or "").lower()
+    return None if method in ("", "snowflake", "snowflake_jwt") else method
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value else None
 
 
 def dbt_arguments(
@@ -143,6 +167,10 @@ def build_kpi_models(
     nodes when anything fails."""
     from dbt.cli.main import dbtRunner
 
+    try:
+        warehouse.check_settings(settings)
+    except warehouse.WarehouseSettingsError as error:
+        raise KpiModelsError(f"dbt was not run: {error}") from None
     args = dbt_arguments(settings, select=select, exclude=exclude, full_refresh=full_refresh)
     log.info(
         kv(
