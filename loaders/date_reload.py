@@ -49,7 +49,10 @@ DATED_TABLES: tuple[tuple[TableSpec, str], ...] = (
 
 
 class DateReloadError(RuntimeError):
-    """A reload that could not run safely; the message says what to do."""
+    """A reload that could not run safely (a load landed newer rows meanwhile); the
+    message says what to do, and a later try reads the newer lake."""
+
+    retryable = True
 
 
 @dataclass(frozen=True)

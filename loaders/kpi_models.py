@@ -34,7 +34,13 @@ _FAILED = {"error", "fail", "runtime error"}
 
 
 class KpiModelsError(RuntimeError):
-    """dbt build failed: names the failing nodes and what to do."""
+    """dbt failed: names the failing nodes (or why dbt could not run) and what to do.
+    `retryable`: dbt could not reach the warehouse; a failing model or test, a bad
+    profile or stale sources fail the same way until someone acts."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 @dataclass(frozen=True)
@@ -165,12 +171,6 @@ def build_kpi_models(
     """`dbt build` (models, data tests, unit tests) of the KPI marts, or of the nodes
     `select` picks (dbt selector syntax); raises KpiModelsError naming the failing
     nodes when anything fails."""
-    from dbt.cli.main import dbtRunner
-
-    try:
-        warehouse.check_settings(settings)
-    except warehouse.WarehouseSettingsError as error:
-        raise KpiModelsError(f"dbt was not run: {error}") from None
     args = dbt_arguments(settings, select=select, exclude=exclude, full_refresh=full_refresh)
     log.info(
         kv(
@@ -181,15 +181,85 @@ def build_kpi_models(
         )
     )
     started = time.monotonic()
-    with _environment(dbt_environment(settings)), warehouse.emulated(settings):
-        result = dbtRunner().invoke(args)
+    result = invoke_dbt(settings, args)
     report = _report(result, time.monotonic() - started)
     log.info(
         kv("dbt_build_finished", **{k: v for k, v in report.to_dict().items() if k != "failures"})
     )
     if not report.success:
-        raise KpiModelsError(_failure_message(settings, result, report))
+        raise KpiModelsError(
+            _failure_message(settings, result, report),
+            retryable=not report.failures and _unreachable(result),
+        )
     return report
+
+
+def invoke_dbt(settings: Settings, args: list[str], manifest: Any = None) -> Any:
+    """One in-process dbt invocation against the configured warehouse (a parsed
+    `manifest` skips parsing the project again); the settings are checked first."""
+    from dbt.cli.main import dbtRunner
+
+    try:
+        warehouse.check_settings(settings)
+    except warehouse.WarehouseSettingsError as error:
+        raise KpiModelsError(f"dbt was not run: {error}") from None
+    with _environment(dbt_environment(settings)), warehouse.emulated(settings):
+        return dbtRunner(manifest=manifest).invoke(args)
+
+
+@dataclass(frozen=True)
+class SourceFreshness:
+    """`dbt source freshness`: per landed table, the newest _loaded_at and its status."""
+
+    statuses: dict[str, str]  # source table -> pass / warn / error
+    max_loaded_at: dict[str, str]
+
+    @property
+    def stale(self) -> list[str]:
+        return sorted(name for name, status in self.statuses.items() if status != "pass")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"stale": self.stale}
+
+
+def check_source_freshness(settings: Settings) -> SourceFreshness:
+    """`dbt source freshness` of the landed tables (their _loaded_at against the
+    thresholds in _lake__sources.yml); raises KpiModelsError naming the tables past
+    their error threshold, logs the ones past their warning threshold."""
+    args = dbt_arguments(settings, command="source")
+    args.insert(1, "freshness")
+    result = invoke_dbt(settings, args)
+    statuses: dict[str, str] = {}
+    loaded: dict[str, str] = {}
+    for node_result in getattr(result.result, "results", None) or ():
+        name = node_result.node.unique_id.removeprefix("source.retail_lakehouse.")
+        statuses[name] = str(node_result.status)
+        loaded[name] = str(getattr(node_result, "max_loaded_at", "") or "")
+    freshness = SourceFreshness(statuses, loaded)
+    log.info(kv("dbt_source_freshness", stale=",".join(freshness.stale) or "none"))
+    errors = [n for n, status in statuses.items() if status in ("error", "runtime error")]
+    if errors or (not result.success and not statuses):
+        where = warehouse.describe(settings)
+        if not statuses:
+            reason = str(result.exception or "no source was checked").strip().splitlines()[0]
+            raise KpiModelsError(
+                f"dbt source freshness could not run against {where}: {reason}",
+                retryable=_unreachable(result),
+            )
+        oldest = min((loaded[n] for n in errors if loaded[n]), default="none")
+        raise KpiModelsError(
+            f"landed tables on {where} past their freshness error threshold: "
+            f"{', '.join(n.removeprefix('lake.') for n in sorted(errors))} (the oldest was "
+            f"last loaded {oldest}); check that `lakehouse load` runs and the streams "
+            "write the lake"
+        )
+    return freshness
+
+
+def _unreachable(result: Any) -> bool:
+    """dbt stopped because it could not connect (worth a retry), not on bad input."""
+    text = str(getattr(result, "exception", "") or "").lower()
+    return any(k in text for k in ("could not connect", "250001", "timed out", "connection"))
 
 
 def _report(result: Any, elapsed_s: float) -> KpiBuildReport:

@@ -54,12 +54,21 @@ __all__ = ["LoadConflictError", "LoadError", "LoadReport", "TableLoad", "load_la
 
 
 class LoadError(RuntimeError):
-    """A load that cannot go on; the message is one line saying what to do."""
+    """A load that cannot go on; the message is one line saying what to do. `retryable`:
+    the same load may succeed later (an unreachable warehouse, another load's race);
+    otherwise it fails the same way until someone acts (credentials, schema drift)."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class LoadConflictError(LoadError):
     """Another load moved a table's LOADER_STATE while this one ran; this one wrote
     nothing to that table."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)
 
 
 @dataclass(frozen=True)
@@ -117,7 +126,9 @@ def load_lake(
                     _load_table(conn, settings, plan, full_refresh=full_refresh, progress=progress)
                 )
             except errors.Error as error:
-                raise LoadError(_statement_failure(plan.spec, report, error)) from None
+                raise LoadError(
+                    _statement_failure(plan.spec, report, error), retryable=True
+                ) from None
     return report
 
 
@@ -159,7 +170,8 @@ def _connected(settings: Settings, specs: list[TableSpec]) -> Iterator[Snowflake
         try:
             conn = snowflake.connector.connect(**params)
         except errors.Error as error:
-            raise LoadError(_connect_failure(first, where, error)) from None
+            message, retryable = _connect_failure(first, where, error)
+            raise LoadError(message, retryable=retryable) from None
         finally:
             del params  # holds the credentials
         try:
@@ -168,8 +180,9 @@ def _connected(settings: Settings, specs: list[TableSpec]) -> Iterator[Snowflake
             conn.close()
 
 
-def _connect_failure(table: str, where: str, error: Any) -> str:
-    """One line; the connector's text is left out (it may echo connection details)."""
+def _connect_failure(table: str, where: str, error: Any) -> tuple[str, bool]:
+    """One line, and whether a retry may help; the connector's text is left out (it may
+    echo connection details)."""
     errno = getattr(error, "errno", None)
     text = str(getattr(error, "msg", "") or "").lower()
     if errno in (390100, 390101, 390144, 250001) and (
@@ -179,11 +192,11 @@ def _connect_failure(table: str, where: str, error: Any) -> str:
             f"{table}: not loaded, login to {where} failed (rejected credentials); "
             "check SNOWFLAKE_USER and SNOWFLAKE_PRIVATE_KEY_FILE / SNOWFLAKE_TOKEN / "
             "SNOWFLAKE_PASSWORD"
-        )
+        ), False
     return (
         f"{table}: not loaded, cannot reach {where} (errno {errno}); check "
         "SNOWFLAKE_ACCOUNT / SNOWFLAKE_HOST and the network, then rerun `lakehouse load`"
-    )
+    ), True
 
 
 def _preflight(

@@ -27,11 +27,12 @@ class PipelineError(RuntimeError):
 def user_facing_errors() -> tuple[type[BaseException], ...]:
     """The named errors of each step whose message already says what to do."""
     from loaders.daily_export import DailyExportError
+    from loaders.date_reload import DateReloadError
     from loaders.freshness import LakeFreshnessError
     from loaders.kpi_models import KpiModelsError
     from loaders.lake_to_snowflake import LoadError
 
-    return (LakeFreshnessError, LoadError, KpiModelsError, DailyExportError)
+    return (LakeFreshnessError, LoadError, DateReloadError, KpiModelsError, DailyExportError)
 
 
 def check_freshness_step(settings: Settings, max_age_minutes: float | None = None) -> dict:
@@ -77,6 +78,13 @@ def reload_step(settings: Settings, start: str | None, end: str | None) -> dict:
 
 def rows_loaded(tables: dict[str, dict[str, Any]]) -> int:
     return sum(int(t["rows_inserted"] or 0) + int(t["rows_updated"] or 0) for t in tables.values())
+
+
+def source_freshness_step(settings: Settings) -> dict:
+    """`dbt source freshness`: fail when a landed table is past its error threshold."""
+    from loaders.kpi_models import check_source_freshness
+
+    return check_source_freshness(settings).to_dict()
 
 
 def dbt_build_step(settings: Settings, *, full_refresh: bool = False) -> dict:
