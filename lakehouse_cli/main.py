@@ -214,6 +214,10 @@ def load(
             "refresh the minute-grain and today's marts after each change, until Ctrl-C."
         ),
     ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="With --follow: write the follow report (freshness) here as JSON."),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar per table.")] = True,
 ) -> None:
     """Upsert what changed in the lake since the last load into Snowflake (or the emulator)."""
@@ -227,20 +231,23 @@ def load(
 
         if full_refresh:
             raise typer.BadParameter("--follow cannot be combined with --full-refresh")
+        from loaders.kpi_models import KpiModelsError
+
         try:
-            follow_lake(settings, tables=names or None)
-        except LoadError as error:
+            followed = follow_lake(settings, tables=names or None, report_path=report)
+        except (LoadError, KpiModelsError) as error:
             typer.echo(f"lakehouse load failed: {error}", err=True)
             raise typer.Exit(1) from None
+        typer.echo(f"followed the lake: {followed.describe()}")
         return
     try:
-        report = load_lake(
+        loaded = load_lake(
             settings, tables=names or None, progress=progress, full_refresh=full_refresh
         )
     except LoadError as error:
         typer.echo(f"lakehouse load failed: {error}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(report.render())
+    typer.echo(loaded.render())
 
 
 @app.command()

@@ -207,7 +207,7 @@ def expected_product_sales_minute(landed: dict[str, pd.DataFrame]) -> pd.DataFra
     sums["window_end"] = sums["window_start"] + pd.Timedelta(minutes=1)
     products = _t(landed, tables.PRODUCTS).rename(columns=str.lower)
     named = sums.merge(products[["product_id", "product_name"]], on="product_id", how="left")
-    return named[list(tables.PRODUCT_SALES_MINUTE.columns)]
+    return named[[c for c in tables.PRODUCT_SALES_MINUTE.columns if c != "loaded_at"]]
 
 
 def expected_inventory_health(landed: dict[str, pd.DataFrame]) -> pd.DataFrame:
