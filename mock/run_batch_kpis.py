@@ -5,7 +5,8 @@ days) become static DataFrames in the Kafka schema, one per family and day, and 
 through the streaming job's own batch function (`FamilyBatchProcessor`, what
 `foreachBatch` calls), so the same transforms and writers fill the bronze, silver
 and gold tables. The daily KPIs are then read from gold.sales_by_store_minute and
-written as outputs/aggregates_daily.csv with the DAG's export columns.
+written as outputs/aggregates_daily.csv with the DAG's export columns, one row per
+business date (each store's local date, from reference.stores' time_zone).
 `streaming_latency_ms` is left empty: a batch run has no streaming latency.
 
     .venv/bin/python mock/run_batch_kpis.py --days 2 --seed 42
@@ -98,19 +99,24 @@ def run_batches(spark: SparkSession, settings: Settings, days: int, faults: bool
     return total
 
 
-def daily_aggregates(sales_by_store_minute: pd.DataFrame) -> pd.DataFrame:
-    """gold.sales_by_store_minute rolled up per day, in AGGREGATES_DAILY_COLUMNS.
+def daily_aggregates(sales_by_store_minute: pd.DataFrame, stores: pd.DataFrame) -> pd.DataFrame:
+    """gold.sales_by_store_minute rolled up per business date (the store's local date,
+    `stores` giving each store_id its time_zone), in AGGREGATES_DAILY_COLUMNS.
 
     `orders` counts distinct transactions per window; a transaction falls in one
     window, store and channel, so summing the windows counts each order once.
     """
     import pandas as pd
 
+    from retail_lakehouse.settings import DEFAULT_WEB_STORE_TIME_ZONE
     from retail_lakehouse.tables import AGGREGATES_DAILY_COLUMNS
 
+    zones = stores.set_index("store_id")["time_zone"]
+    starts = pd.to_datetime(sales_by_store_minute["window_start"], utc=True)
+    zone_of = sales_by_store_minute["store_id"].map(zones).fillna(DEFAULT_WEB_STORE_TIME_ZONE)
+    local = [start.tz_convert(zone).date() for start, zone in zip(starts, zone_of, strict=True)]
     frame = sales_by_store_minute.assign(
-        date=pd.to_datetime(sales_by_store_minute["window_start"], utc=True).dt.date,
-        revenue=sales_by_store_minute["revenue"].astype(float),
+        date=local, revenue=sales_by_store_minute["revenue"].astype(float)
     )
     daily = frame.groupby("date", as_index=False).agg(
         orders=("orders", "sum"), revenue_usd=("revenue", "sum"), units=("units", "sum")
@@ -155,12 +161,14 @@ def main(argv: list[str] | None = None) -> int:
     spark = build_session(settings, app_name="retail-lakehouse-batch-kpis")
     try:
         processed = run_batches(spark, settings, args.days, args.faults)
-        gold = make_lake_writer(spark, settings).read_arrow(tables.SALES_BY_STORE_MINUTE)
+        lake_writer = make_lake_writer(spark, settings)
+        gold = lake_writer.read_arrow(tables.SALES_BY_STORE_MINUTE)
+        stores = lake_writer.read_arrow(tables.STORES, ["store_id", "time_zone"])
     finally:
         spark.stop()
-    if gold is None:
+    if gold is None or stores is None:
         raise SystemExit("no sales were generated: try more --days")
-    daily = daily_aggregates(gold.to_pandas())
+    daily = daily_aggregates(gold.to_pandas(), stores.to_pandas())
     args.output.parent.mkdir(parents=True, exist_ok=True)
     daily.to_csv(args.output, index=False)
     print(f"{processed} messages, seed {settings.producer_seed}, lake {lake}")

@@ -97,6 +97,7 @@ def test_kpi_freshness_is_build_end_minus_produce_time():
     produced = [built - timedelta(seconds=s) for s in (30, 10, 20, 40)]
     result = freshness_of(produced, built)
     assert (result.newest_s, result.p50_s, result.max_s) == (10.0, 25.0, 40.0)
+    assert result.p95_s == 38.5  # between the two oldest, as percentile_cont interpolates
     assert result.counted_sales_lines == 4
     assert freshness_of([], built).newest_s is None
 
