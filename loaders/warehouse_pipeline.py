@@ -114,11 +114,13 @@ def export_step(settings: Settings, path: str | Path | None = None) -> dict:
     }
 
 
-def kpi_freshness_step(settings: Settings, built_at: str) -> dict:
-    """Produce time of the sales this run landed to the end of the build that counted them."""
-    from loaders.kpi_freshness import measure_kpi_freshness
+def kpi_freshness_step(settings: Settings, built_at: str, *, landed_sales: bool = True) -> dict:
+    """Produce time of the sales this run landed to the end of the build that counted them
+    (none when this run's load landed no sales line)."""
+    from loaders.kpi_freshness import freshness_of, measure_kpi_freshness
 
-    freshness = measure_kpi_freshness(settings, datetime.fromisoformat(built_at))
+    when = datetime.fromisoformat(built_at)
+    freshness = measure_kpi_freshness(settings, when) if landed_sales else freshness_of([], when)
     return {**freshness.to_dict(), "description": freshness.describe()}
 
 
@@ -159,8 +161,10 @@ def run_warehouse_pipeline(
         return result
 
     timed("freshness", check_freshness_step, settings, max_age_minutes)
-    timed("load", load_step, settings)
+    loaded = timed("load", load_step, settings)
     built = timed("dbt_build", dbt_build_step, settings, full_refresh=full_refresh)
     timed("export", export_step, settings, csv_path)
-    timed("kpi_freshness", kpi_freshness_step, settings, built["built_at"])
+    sales = loaded["tables"].get("silver.sales_lines") or {}
+    landed = bool(rows_loaded({"silver.sales_lines": sales})) if sales else False
+    timed("kpi_freshness", kpi_freshness_step, settings, built["built_at"], landed_sales=landed)
     return report
