@@ -93,21 +93,23 @@ def orders_of(landed: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def _samples(landed: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per latency sample of every batch, with its web-store business date."""
+    """One row per latency sample of every batch, with its batch's business date: the
+    web store's local date of the batch's newest event (its commit time without one)."""
     batches = _t(landed, tables.STREAM_BATCHES)
+    newest = batches["MAX_EVENT_TIME"].fillna(batches["COMMITTED_AT"])
     rows = [
-        {"query_name": q, "family": f, "committed_at": c, "latency_ms": float(ms)}
-        for q, f, c, text in zip(
+        {"query_name": q, "family": f, "newest_at": at, "latency_ms": float(ms)}
+        for q, f, at, text in zip(
             batches["QUERY_NAME"],
             batches["FAMILY"],
-            batches["COMMITTED_AT"],
+            newest,
             batches["LATENCY_SAMPLE_MS"],
             strict=True,
         )
         for ms in json.loads(text or "[]")
     ]
-    samples = pd.DataFrame(rows, columns=["query_name", "family", "committed_at", "latency_ms"])
-    samples["committed_date"] = local_time(samples["committed_at"], WEB_ZONE).dt.date
+    samples = pd.DataFrame(rows, columns=["query_name", "family", "newest_at", "latency_ms"])
+    samples["batch_date"] = local_time(samples["newest_at"], WEB_ZONE).dt.date
     return samples
 
 
@@ -129,9 +131,7 @@ def expected_daily_kpis(landed: dict[str, pd.DataFrame]) -> pd.DataFrame:
     ]
     samples = _samples(landed)
     sales = samples[samples["family"] == "sales"]
-    p95 = sales.groupby("committed_date")["latency_ms"].agg(
-        lambda s: round(_percentile(s, 0.95), 1)
-    )
+    p95 = sales.groupby("batch_date")["latency_ms"].agg(lambda s: round(_percentile(s, 0.95), 1))
     daily["streaming_latency_ms"] = p95.reindex(daily.index)
     daily.index.name = "kpi_date"
     return normalized(daily.reset_index(), tables.DAILY_KPIS.columns)

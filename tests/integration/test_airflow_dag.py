@@ -64,7 +64,8 @@ def expected_daily_kpis(settings: Settings) -> pd.DataFrame:
     """The contract's daily KPIs from silver.sales_lines, reference.stores and
     ops.stream_batches, in DuckDB (none of the dbt SQL): orders per business date (the
     store's local date), units, revenue, average order value, and the p95 over the sales
-    stream's latency samples of the batches committed that date (web store zone)."""
+    stream's latency samples of the batches whose newest event fell on that date (web
+    store zone)."""
 
     def read(spec):
         uri = lake.uri(settings, spec)
@@ -91,7 +92,8 @@ def expected_daily_kpis(settings: Settings) -> pd.DataFrame:
             from orders group by day
         ),
         samples as (
-            select timezone(?, committed_at)::date as day, unnest(latency_sample_ms) as ms
+            select timezone(?, coalesce(max_event_time, committed_at))::date as day,
+                   unnest(latency_sample_ms) as ms
             from stream_batches where family = 'sales'
         ),
         latency as (

@@ -34,7 +34,7 @@ changed_dates as (
     from orders
     where loaded_at >= (select max(loaded_at) from {{ this }})
     union
-    select committed_date as kpi_date
+    select batch_date as kpi_date
     from latency_samples
     where loaded_at >= (select max(loaded_at) from {{ this }})
 
@@ -63,12 +63,12 @@ daily_latency as (
 
     -- the day's p95 over every sampled sale, not an average of batch percentiles
     select
-        committed_date as kpi_date,
+        batch_date as kpi_date,
         percentile_cont(0.95) within group (order by latency_ms) as streaming_latency_ms,
         max(loaded_at) as loaded_at
 
     from latency_samples
-    group by committed_date
+    group by batch_date
 
 ),
 
