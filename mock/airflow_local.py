@@ -129,6 +129,15 @@ def _is_free(port: int) -> bool:
     return True
 
 
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 class ComponentWatch:
     """Reads `airflow standalone`'s output ("<component> | <line>"): keeps each
     component's last lines and notices the one that says it cannot go on."""
@@ -176,6 +185,7 @@ class LocalAirflow:
         self.process: subprocess.Popen[bytes] | None = None
         self.watch = ComponentWatch()
         self._seen: set[str] = set()
+        self._pids: dict[str, int] = {}
         self._token: str | None = None
 
     def check_ports(self) -> None:
@@ -242,24 +252,27 @@ class LocalAirflow:
         return int(self.env.get(setting) or default)
 
     def _components(self) -> set[str]:
-        """Which of Airflow's parts run now, as children of standalone."""
+        """Which of Airflow's parts run now. Each is recognised once by its command line
+        among standalone's children, then followed by its process id: a part may rename
+        its process (the API server's uvicorn does)."""
         import psutil
 
         assert self.process is not None
         try:
             children = psutil.Process(self.process.pid).children(recursive=False)
         except psutil.Error:
-            return set()
-        found = set()
+            children = []
         for child in children:
+            if child.pid in self._pids.values():
+                continue
             try:
-                if child.status() == psutil.STATUS_ZOMBIE:
-                    continue
                 args = child.cmdline()
             except psutil.Error:
                 continue
-            found |= {name for name in COMPONENTS if name in args[1:]}
-        return found
+            for name in COMPONENTS:
+                if name in args[1:] and name not in self._pids:
+                    self._pids[name] = child.pid
+        return {name for name, pid in self._pids.items() if _alive(pid)}
 
     def wait_healthy(self, timeout_s: float = 180.0) -> dict[str, Any]:
         """/api/v2/monitor/health once the metadatabase and the scheduler say healthy."""
