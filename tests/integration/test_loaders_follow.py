@@ -120,11 +120,11 @@ def followed(spark, tmp_path_factory):
             if batch_id == 0:
                 # the follower's one-time start (the live marts' first, whole build) is
                 # not what a running follower adds: measure from its first refresh on
-                _wait(lambda: follower.report.refreshes >= 1 or bool(errors), 180)
+                _wait(lambda: follower.report.refreshes >= 1 or bool(errors), 300)
                 warm = len(follower.freshness.counted_s)
             time.sleep(2)
-        # let the loader take the last batch
-        deadline = time.monotonic() + 120
+        # let the loader take the last batch (a shared machine can be slow)
+        deadline = time.monotonic() + 240
         while time.monotonic() < deadline and not errors:
             lines = follower.freshness._pending
             if follower.report.refreshes and not lines and follower.report.cycles > 2:
@@ -133,6 +133,7 @@ def followed(spark, tmp_path_factory):
     finally:
         stop.set()
         thread.join(timeout=300)
+    assert not thread.is_alive(), "the follower did not stop"
     assert not errors, errors
     steady = FreshnessSummary.of(follower.freshness.counted_s[warm:])
     return settings, follower.report, produced, steady
