@@ -18,6 +18,8 @@ from retail_lakehouse import tables, warehouse
 from retail_lakehouse.settings import DEFAULT_WEB_STORE_TIME_ZONE, Settings
 
 CENT = Decimal("0.01")
+# how far apart two independently rounded figures may be (a tie rounds either way)
+TOLERANCE = {"_rate": 1e-4, "_ms": 0.1, "_per_year": 0.01, "_hours": 0.01, "_7d": 0.01}
 WEB_ZONE = DEFAULT_WEB_STORE_TIME_ZONE
 DEMAND_WINDOW_S = 7 * 86400
 CLV_REMAINING_YEARS = 2
@@ -453,3 +455,28 @@ def normalized(frame: pd.DataFrame, columns: tuple[str, ...] | list[str]) -> pd.
         elif column.startswith("is_"):
             out[column] = values.astype(bool)
     return out
+
+
+def assert_same_table(
+    actual: pd.DataFrame, expected: pd.DataFrame, keys: list[str], name: str
+) -> None:
+    """Same keys, same values; figures rounded on both sides may differ by one step."""
+    actual = actual.sort_values(keys).reset_index(drop=True)
+    expected = expected.sort_values(keys).reset_index(drop=True)
+    assert len(actual) == len(expected), f"{name}: {len(actual)} rows, expected {len(expected)}"
+    pd.testing.assert_frame_equal(actual[keys], expected[keys], obj=f"{name} keys")
+    for column in expected.columns:
+        tolerance = next((t for suffix, t in TOLERANCE.items() if column.endswith(suffix)), None)
+        if column == "days_of_supply":
+            tolerance = 0.1
+        a, b = actual[column], expected[column]
+        if tolerance is None:
+            pd.testing.assert_series_equal(a, b, check_dtype=False, obj=f"{name}.{column}")
+            continue
+        both_null = a.isna() & b.isna()
+        close = np.isclose(a.astype(float), b.astype(float), rtol=0, atol=tolerance * 1.01)
+        bad = ~(both_null | close)
+        assert not bad.any(), (
+            f"{name}.{column} differs:\n"
+            f"{pd.concat([actual[keys], a, b], axis=1, keys=[*keys, 'mart', 'pandas'])[bad]}"
+        )

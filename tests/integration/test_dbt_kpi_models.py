@@ -14,10 +14,10 @@ import json
 from collections.abc import Callable
 from datetime import timedelta
 
-import numpy as np
 import pandas as pd
 import pytest
 from kpi_expectations import (
+    assert_same_table,
     expected_aov_by_band,
     expected_customer_lifetime_value,
     expected_daily_kpis,
@@ -48,9 +48,6 @@ pytestmark = [
 ]
 
 SIMULATED_DAYS = 4
-
-# how far apart two independently rounded figures may be (a tie rounds either way)
-TOLERANCE = {"_rate": 1e-4, "_ms": 0.1, "_per_year": 0.01, "_hours": 0.01, "_7d": 0.01}
 
 
 @pytest.fixture(scope="module")
@@ -168,31 +165,6 @@ def test_mart_equals_the_independent_computation(
     wanted = normalized(expected(landed), columns)
     assert len(wanted) > 0, f"no expected rows for {mart.name}"
     assert_same_table(actual, wanted, list(mart.grain), mart.name)
-
-
-def assert_same_table(
-    actual: pd.DataFrame, expected: pd.DataFrame, keys: list[str], name: str
-) -> None:
-    """Same keys, same values; figures rounded on both sides may differ by one step."""
-    actual = actual.sort_values(keys).reset_index(drop=True)
-    expected = expected.sort_values(keys).reset_index(drop=True)
-    assert len(actual) == len(expected), f"{name}: {len(actual)} rows, expected {len(expected)}"
-    pd.testing.assert_frame_equal(actual[keys], expected[keys], obj=f"{name} keys")
-    for column in expected.columns:
-        tolerance = next((t for suffix, t in TOLERANCE.items() if column.endswith(suffix)), None)
-        if column == "days_of_supply":
-            tolerance = 0.1
-        a, b = actual[column], expected[column]
-        if tolerance is None:
-            pd.testing.assert_series_equal(a, b, check_dtype=False, obj=f"{name}.{column}")
-            continue
-        both_null = a.isna() & b.isna()
-        close = np.isclose(a.astype(float), b.astype(float), rtol=0, atol=tolerance * 1.01)
-        bad = ~(both_null | close)
-        assert not bad.any(), (
-            f"{name}.{column} differs:\n"
-            f"{pd.concat([actual[keys], a, b], axis=1, keys=[*keys, 'mart', 'pandas'])[bad]}"
-        )
 
 
 def test_second_run_passes_and_the_incremental_marts_take_what_landed_since(

@@ -24,12 +24,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from kpi_expectations import (
+    assert_same_table,
     expected_daily_kpis,
     expected_product_sales_minute,
     normalized,
     read_mart,
 )
-from test_dbt_kpi_models import assert_same_table
 
 from loaders.follow import FollowLoader
 from loaders.follow_freshness import FreshnessSummary
