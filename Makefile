@@ -18,7 +18,7 @@ BENCH_SIZE ?= small
 # Airflow standalone with the project's DAG folder; AIRFLOW_HOME is .airflow/ (git-ignored)
 AIRFLOW_PORT ?= 8080
 
-.PHONY: install demo pipeline airflow dashboard browser bench test test-unit test-integration check format clean
+.PHONY: install demo pipeline airflow dashboard screenshot browser bench test test-unit test-integration check format clean
 
 install: $(VENV)/.installed $(JVM_JARS_DIR)/.fetched
 
@@ -52,6 +52,10 @@ dashboard: install
 	@echo "Dashboard: http://localhost:$(DASHBOARD_PORT)  (warehouse: $(WAREHOUSE_EMULATOR_PATH) unless SNOWFLAKE_* say otherwise; Ctrl-C stops it)"
 	@WAREHOUSE_EMULATOR_PATH=$(WAREHOUSE_EMULATOR_PATH) $(BIN)/streamlit run dashboard/app.py \
 		--server.port $(DASHBOARD_PORT) --server.headless true --browser.gatherUsageStats false
+
+# the README's picture, from the warehouse `make demo` built (headless Chromium)
+screenshot: install browser
+	$(BIN)/python -m dashboard.screenshot --warehouse $(WAREHOUSE_EMULATOR_PATH)
 
 # installs chromium only when it is missing (CI: root, no stdin)
 browser:

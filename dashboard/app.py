@@ -68,9 +68,12 @@ def read_page() -> tuple[set[str], dict[str, pd.DataFrame]]:
 
 
 @st.cache_data(ttl=REFRESH_SECONDS / 2, show_spinner=False)
-def read_recent() -> pd.DataFrame | None:
-    _, frames = _read((queries.RECENT_PRODUCT_SALES,))
-    return frames.get(queries.RECENT_PRODUCT_SALES.title)
+def read_recent() -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    _, frames = _read((queries.RECENT_PRODUCT_SALES, queries.LIVE_FRESHNESS))
+    return (
+        frames.get(queries.RECENT_PRODUCT_SALES.title),
+        frames.get(queries.LIVE_FRESHNESS.title),
+    )
 
 
 def money(value: float | None, decimals: int = 2) -> str:
@@ -146,7 +149,7 @@ def recent_sales_section() -> None:
     panel = queries.RECENT_PRODUCT_SALES
     st.subheader(panel.title)
     try:
-        frame = read_recent()
+        frame, freshness = read_recent()
     except WarehouseUnavailable as error:
         st.warning(str(error))
         return
@@ -157,12 +160,17 @@ def recent_sales_section() -> None:
         st.info("No sales in the last minutes.")
         return
     shaped = queries.top_products_with_other(frame)
+    age = queries.live_age(freshness if freshness is not None else pd.DataFrame())
+    # the keyed container gives the age a stable selector: .st-key-live-age
+    with st.container(key="live-age"):
+        st.markdown(
+            f"**Newest minute {pd.Timestamp(frame['window_start'].max()):%H:%M} UTC: "
+            f"{age.describe()}**"
+        )
     st.altair_chart(charts.recent_product_sales(shaped), width="stretch")
-    newest = pd.Timestamp(frame["window_start"].max())
     st.caption(
-        f"Newest minute {newest:%H:%M} UTC (simulated clock) · "
-        f"refreshes every {REFRESH_SECONDS} s · top {queries.TOP_PRODUCTS} products by revenue, "
-        "the rest as 'Other products'."
+        f"Ages by the warehouse's clock · refreshes every {REFRESH_SECONDS} s · top "
+        f"{queries.TOP_PRODUCTS} products by revenue, the rest as 'Other products'."
     )
 
 
@@ -194,17 +202,18 @@ def customers_section(present: set[str], frames: dict[str, pd.DataFrame]) -> Non
     st.header("Customers")
     funnel_col, aov_col = st.columns(2)
     with funnel_col:
-        st.subheader("Funnel conversion")
+        st.subheader("Funnel conversion, latest day (sessions)")
         if not missing_notice(present, queries.FUNNEL_TOTALS):
-            steps = queries.funnel_steps(frames[queries.FUNNEL_TOTALS.title])
+            totals = frames[queries.FUNNEL_TOTALS.title]
+            steps = queries.funnel_steps(totals)
             st.altair_chart(charts.funnel(steps), width="stretch")
             st.dataframe(
                 frames[queries.FUNNEL_BY_CATEGORY.title],
                 column_order=(
                     "category_code",
-                    "views",
-                    "carts",
-                    "purchases",
+                    "sessions_viewed",
+                    "sessions_carted",
+                    "sessions_purchased",
                     "conversion_rate",
                     "cart_abandonment_rate",
                 ),
@@ -213,9 +222,9 @@ def customers_section(present: set[str], frames: dict[str, pd.DataFrame]) -> Non
                 height=210,
                 column_config={
                     "category_code": "Category",
-                    "views": st.column_config.NumberColumn("Views", format="%d"),
-                    "carts": st.column_config.NumberColumn("Carts", format="%d"),
-                    "purchases": st.column_config.NumberColumn("Purchases", format="%d"),
+                    "sessions_viewed": st.column_config.NumberColumn("Viewed", format="%d"),
+                    "sessions_carted": st.column_config.NumberColumn("Carted", format="%d"),
+                    "sessions_purchased": st.column_config.NumberColumn("Bought", format="%d"),
                     "conversion_rate": st.column_config.NumberColumn(
                         "Conversion", format="percent"
                     ),
@@ -239,7 +248,12 @@ def customers_section(present: set[str], frames: dict[str, pd.DataFrame]) -> Non
             summary = queries.clv_summary(clv)
             a, b, c = st.columns(3)
             a.metric("Known customers", count(summary["customers"]))
-            b.metric("Median lifetime revenue", money(summary["median_usd"]))
+            b.metric(
+                "Median lifetime value",
+                money(summary["median_usd"]),
+                help="Spent so far plus the projection: average order value x purchases "
+                "per year x 2 more years (fct_customer_lifetime_value).",
+            )
             c.metric("90th percentile", money(summary["p90_usd"]))
             st.altair_chart(charts.clv_histogram(clv), width="stretch")
 
@@ -325,7 +339,10 @@ def health_section(present: set[str], frames: dict[str, pd.DataFrame]) -> None:
         daily = frames.get(queries.DAILY_TREND.title)
         if daily is not None and daily["streaming_latency_ms"].notna().any():
             st.altair_chart(charts.daily_latency(daily), width="stretch")
-            st.caption("Median over the day's micro-batches of their p95 produce-to-gold latency.")
+            st.caption(
+                "The day's p95 produce-to-gold latency of the sales stream, over every "
+                "sampled sale."
+            )
         else:
             st.info("No latency measured yet.")
     with events_col:

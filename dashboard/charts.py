@@ -116,16 +116,17 @@ def store_hourly_heatmap(frame: pd.DataFrame) -> AnyChart:
 
 
 def funnel(frame: pd.DataFrame) -> AnyChart:
-    """Views -> carts -> purchases as horizontal bars labelled with their share of views."""
+    """Sessions that viewed -> carted -> bought, as horizontal bars labelled with their
+    share of the viewing sessions."""
     order = list(frame["step"])
     base = alt.Chart(frame).encode(
         y=alt.Y("step:N", sort=order, title=None),
-        x=alt.X("events:Q", title="Events", axis=alt.Axis(format="~s")),
+        x=alt.X("sessions:Q", title="Sessions", axis=alt.Axis(format="~s")),
     )
     bars = base.mark_bar(color=ACCENT).encode(
         tooltip=[
             alt.Tooltip("step:N", title="Step"),
-            alt.Tooltip("events:Q", title="Events", format=","),
+            alt.Tooltip("sessions:Q", title="Sessions", format=","),
             alt.Tooltip("share_of_views:Q", title="Of views", format=".1%"),
         ]
     )
@@ -136,15 +137,15 @@ def funnel(frame: pd.DataFrame) -> AnyChart:
 
 
 def clv_histogram(frame: pd.DataFrame) -> AnyChart:
-    """How many customers fall in each lifetime-revenue bucket."""
+    """How many customers fall in each lifetime-value bucket (spent + projected)."""
     return (
         alt.Chart(frame)
         .mark_bar(color=ACCENT)
         .encode(
             x=alt.X(
-                "revenue_usd:Q",
+                "lifetime_value_usd:Q",
                 bin=alt.Bin(maxbins=30),
-                title="Lifetime revenue per customer (USD)",
+                title="Customer lifetime value (USD): spent so far + projected",
                 axis=alt.Axis(format="$,.0f"),
             ),
             y=alt.Y("count():Q", title="Customers"),

@@ -79,6 +79,19 @@ DAILY_TREND = Panel(
     """,
 )
 
+# How old the live panel's newest minute is, by the warehouse's own clock (SYSDATE() is
+# UTC): when its window ended, and when the loader landed it.
+LIVE_FRESHNESS = Panel(
+    "Live panel freshness",
+    (tables.PRODUCT_SALES_MINUTE,),
+    f"""
+    select max(window_end) as newest_window_end,
+           max(loaded_at) as newest_loaded_at,
+           sysdate() as read_at
+    from {_t(tables.PRODUCT_SALES_MINUTE)}
+    """,
+)
+
 RECENT_PRODUCT_SALES = Panel(
     f"Sales per product, last {RECENT_MINUTES} minutes",
     (tables.PRODUCT_SALES_MINUTE,),
@@ -140,12 +153,20 @@ LOW_STOCK = Panel(
     """,
 )
 
+# The funnel of the latest business date: sessions per step summed over categories (a
+# session that looked at two categories counts in each)
 FUNNEL_TOTALS = Panel(
     "Funnel",
     (tables.FUNNEL_BY_CATEGORY,),
     f"""
-    select sum(views) as views, sum(carts) as carts, sum(purchases) as purchases
-    from {_t(tables.FUNNEL_BY_CATEGORY)}
+    with latest as (select max(funnel_date) as newest from {_t(tables.FUNNEL_BY_CATEGORY)})
+    select max(f.funnel_date) as funnel_date,
+           sum(f.sessions_viewed) as sessions_viewed,
+           sum(f.sessions_carted) as sessions_carted,
+           sum(f.sessions_purchased) as sessions_purchased
+    from {_t(tables.FUNNEL_BY_CATEGORY)} f
+    cross join latest
+    where f.funnel_date = latest.newest
     """,
 )
 
@@ -153,10 +174,14 @@ FUNNEL_BY_CATEGORY = Panel(
     "Funnel by category",
     (tables.FUNNEL_BY_CATEGORY,),
     f"""
-    select category_code, views, carts, purchases,
-           view_to_cart_rate, cart_to_purchase_rate, conversion_rate, cart_abandonment_rate
-    from {_t(tables.FUNNEL_BY_CATEGORY)}
-    order by conversion_rate desc nulls last, category_code
+    with latest as (select max(funnel_date) as newest from {_t(tables.FUNNEL_BY_CATEGORY)})
+    select f.category_code, f.sessions_viewed, f.sessions_carted, f.sessions_purchased,
+           f.view_to_cart_rate, f.cart_to_purchase_rate, f.conversion_rate,
+           f.cart_abandonment_rate
+    from {_t(tables.FUNNEL_BY_CATEGORY)} f
+    cross join latest
+    where f.funnel_date = latest.newest
+    order by f.conversion_rate desc nulls last, f.category_code
     """,
 )
 
@@ -164,9 +189,9 @@ CUSTOMER_LIFETIME_VALUE = Panel(
     "Customer lifetime value",
     (tables.CUSTOMER_LIFETIME_VALUE,),
     f"""
-    select revenue_usd, orders
+    select lifetime_value_usd, historical_revenue_usd, projected_revenue_usd, orders
     from {_t(tables.CUSTOMER_LIFETIME_VALUE)}
-    order by revenue_usd desc, customer_id
+    order by lifetime_value_usd desc, customer_id
     limit {CLV_MAX_CUSTOMERS}
     """,
 )
@@ -196,6 +221,7 @@ ALL_PANELS: tuple[Panel, ...] = (
     TODAY_KPIS,
     DAILY_TREND,
     RECENT_PRODUCT_SALES,
+    LIVE_FRESHNESS,
     STORE_DAILY,
     STORE_HOURLY,
     LOW_STOCK,
@@ -309,20 +335,65 @@ def top_products_with_other(frame: pd.DataFrame, top: int = TOP_PRODUCTS) -> pd.
 
 
 def funnel_steps(totals: pd.DataFrame) -> pd.DataFrame:
-    """The overall funnel as rows (step, events, share of views)."""
-    if totals.empty or pd.isna(totals.loc[0, "views"]):
-        return pd.DataFrame(columns=["step", "events", "share_of_views"])
-    views = float(totals.loc[0, "views"])
-    steps = [("Viewed", "views"), ("Added to cart", "carts"), ("Purchased", "purchases")]
+    """The latest day's funnel as rows (step, sessions, share of the viewing sessions)."""
+    if totals.empty or pd.isna(totals.loc[0, "sessions_viewed"]):
+        return pd.DataFrame(columns=["step", "sessions", "share_of_views"])
+    views = float(totals.loc[0, "sessions_viewed"])
+    steps = [
+        ("Viewed", "sessions_viewed"),
+        ("Added to cart", "sessions_carted"),
+        ("Purchased", "sessions_purchased"),
+    ]
     return pd.DataFrame(
         {
             "step": [label for label, _ in steps],
-            "events": [int(totals.loc[0, column]) for _, column in steps],
+            "sessions": [int(totals.loc[0, column]) for _, column in steps],
             "share_of_views": [
                 (float(totals.loc[0, column]) / views) if views else 0.0 for _, column in steps
             ],
         }
     )
+
+
+@dataclass(frozen=True)
+class LiveAge:
+    """How old the newest minute of the live panel is, by the warehouse's clock."""
+
+    newest_window_end: Any
+    window_age_s: float | None  # how long ago the newest minute's window ended
+    landed_age_s: float | None  # how long ago the loader landed its latest version
+
+    def describe(self) -> str:
+        if self.window_age_s is None:
+            return "no minute landed yet"
+        text = f"newest minute ended {_age(self.window_age_s)} ago"
+        if self.landed_age_s is not None:
+            text += f", landed {_age(self.landed_age_s)} ago"
+        return text
+
+
+def live_age(frame: pd.DataFrame) -> LiveAge:
+    """LIVE_FRESHNESS's one row as ages in seconds."""
+    if frame.empty or pd.isna(frame.loc[0, "newest_window_end"]):
+        return LiveAge(None, None, None)
+    read_at = pd.Timestamp(frame.loc[0, "read_at"])
+    newest = pd.Timestamp(frame.loc[0, "newest_window_end"])
+    landed = frame.loc[0, "newest_loaded_at"]
+    return LiveAge(
+        newest,
+        max(0.0, (read_at - newest).total_seconds()),
+        None if pd.isna(landed) else max(0.0, (read_at - pd.Timestamp(landed)).total_seconds()),
+    )
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 def discount_bands_in_order(frame: pd.DataFrame) -> pd.DataFrame:
@@ -338,12 +409,16 @@ def discount_bands_in_order(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def clv_summary(frame: pd.DataFrame) -> dict[str, float]:
-    """Customers, median and 90th percentile of lifetime revenue."""
-    revenue = frame["revenue_usd"].astype("float64") if len(frame) else pd.Series(dtype=float)
+    """Customers, median and 90th percentile of customer lifetime value (historical
+    revenue plus the projection), and the median historical revenue."""
+    if not len(frame):
+        return {"customers": 0.0, "median_usd": 0.0, "p90_usd": 0.0, "median_historical_usd": 0.0}
+    value = frame["lifetime_value_usd"].astype("float64")
     return {
-        "customers": float(len(revenue)),
-        "median_usd": float(revenue.median()) if len(revenue) else 0.0,
-        "p90_usd": float(revenue.quantile(0.9)) if len(revenue) else 0.0,
+        "customers": float(len(value)),
+        "median_usd": float(value.median()),
+        "p90_usd": float(value.quantile(0.9)),
+        "median_historical_usd": float(frame["historical_revenue_usd"].astype("float64").median()),
     }
 
 

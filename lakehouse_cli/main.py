@@ -221,18 +221,58 @@ def load(
         str | None,
         typer.Option(help="Comma-separated lake tables (e.g. silver.sales_lines); default all."),
     ] = None,
+    table: Annotated[
+        list[str] | None,
+        typer.Option("--table", help="A lake table to load (repeatable); default all."),
+    ] = None,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            help="Replace each landed table whole from the lake, its LOADER_STATE reset "
+            "(one transaction per table; a table whose columns changed is recreated first)."
+        ),
+    ] = False,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            help="Keep loading what changed every LOADER_FOLLOW_INTERVAL_S seconds and "
+            "refresh the minute-grain and today's marts after each change, until Ctrl-C."
+        ),
+    ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="With --follow: write the follow report (freshness) here as JSON."),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar per table.")] = True,
 ) -> None:
     """Upsert what changed in the lake since the last load into Snowflake (or the emulator)."""
     from loaders.lake_to_snowflake import LoadError, load_lake
 
-    names = [t.strip() for t in tables.split(",") if t.strip()] if tables else None
+    names = [t.strip() for t in tables.split(",") if t.strip()] if tables else []
+    names += [t.strip() for t in table or () if t.strip()]
+    settings = Settings()
+    if follow:
+        from loaders.follow import follow_lake
+
+        if full_refresh:
+            raise typer.BadParameter("--follow cannot be combined with --full-refresh")
+        from loaders.kpi_models import KpiModelsError
+
+        try:
+            followed = follow_lake(settings, tables=names or None, report_path=report)
+        except (LoadError, KpiModelsError) as error:
+            typer.echo(f"lakehouse load failed: {error}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"followed the lake: {followed.describe()}")
+        return
     try:
-        report = load_lake(Settings(), tables=names, progress=progress)
+        loaded = load_lake(
+            settings, tables=names or None, progress=progress, full_refresh=full_refresh
+        )
     except LoadError as error:
         typer.echo(f"lakehouse load failed: {error}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(report.render())
+    typer.echo(loaded.render())
 
 
 @app.command()

@@ -29,7 +29,9 @@ _COUNT_COLUMNS = ("orders", "units")
 
 
 class DailyExportError(RuntimeError):
-    """The daily KPIs could not be read from the warehouse."""
+    """The daily KPIs could not be read from the warehouse (the mart is missing)."""
+
+    retryable = False
 
 
 @dataclass(frozen=True)

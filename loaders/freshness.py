@@ -25,13 +25,18 @@ log = logging.getLogger(__name__)
 class LakeFreshnessError(RuntimeError):
     """The lake cannot be loaded as it is: missing or stale streaming tables."""
 
+    retryable = False
+
 
 class LakeMissingError(LakeFreshnessError):
     """A stream has written none of its tables at LAKE_ROOT."""
 
 
 class LakeStaleError(LakeFreshnessError):
-    """A stream's newest commit is older than the allowed age."""
+    """A stream's newest commit is older than the allowed age (a restarting stream
+    catches up, so a later try may pass)."""
+
+    retryable = True
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,24 @@
-"""How fresh are the daily KPIs? Produce time of each counted sale to the mart's build.
+"""How fresh are the daily KPIs a pipeline run (or a DAG run) built? Produce time of each
+sale that run newly counted to the end of its dbt build.
 
-Definition: a sale is *counted* in ANALYTICS.FCT_DAILY_KPIS once the dbt build that
-rebuilt the mart from the landed SILVER_SALES_LINES has finished (`built_at`); its
-freshness is `built_at - produced_at`, where produced_at is the wall-clock time the
-producer sent the event (stamped in the event, kept in silver). We report it for the
-newest counted sale (how old the freshest number was when it became queryable: the
-floor that the streams, the load and the dbt build add) and as p50 and max over all
-counted sales of that build (the max is bounded by how long events have been
-accumulating since the previous build).
+Definition: a sale (a silver sales line) is *newly counted* by a run when that run's
+load landed it: its `_LOADED_AT` is the stamp LOADER_STATE holds for silver.sales_lines
+(the loader stamps every row a load writes with one warehouse-clock value). Its
+freshness is `built_at - produced_at`: the end of the run's dbt build, read from the
+warehouse's clock, minus the time the producer sent the event (stamped in the event,
+kept in silver). We report it for the newest such sale (the floor the streams, the
+load and the build add) and as p50, p95 and max over all of them (the max is how long
+the oldest sale waited for this run: at most about the time since the previous run).
+`lakehouse load --follow` measures its live marts the same way, refresh by refresh
+(`follow_freshness`).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
+from loaders.follow_freshness import percentile
 from retail_lakehouse import tables, warehouse
 from retail_lakehouse.settings import Settings
 
@@ -26,6 +30,7 @@ class KpiFreshness:
     newest_produced_at: datetime | None
     newest_s: float | None
     p50_s: float | None
+    p95_s: float | None
     max_s: float | None
 
     def to_dict(self) -> dict[str, object]:
@@ -36,33 +41,45 @@ class KpiFreshness:
 
     def describe(self) -> str:
         if self.newest_s is None:
-            return "no sales counted yet"
+            return "no sale newly counted by this build"
         return (
-            f"{self.newest_s:.1f} s for the newest counted sale "
-            f"(p50 {self.p50_s:.1f} s, max {self.max_s:.1f} s over "
-            f"{self.counted_sales_lines} counted sales lines; produce time to dbt build end)"
+            f"{self.newest_s:.1f} s for the newest sale this build counted (p50 "
+            f"{self.p50_s:.1f} s, p95 {self.p95_s:.1f} s, max {self.max_s:.1f} s over "
+            f"{self.counted_sales_lines} sales lines this run landed; produce time to dbt "
+            "build end)"
         )
 
 
+def warehouse_now(settings: Settings) -> datetime:
+    """The warehouse's clock (UTC): when a build that just finished is over."""
+    with warehouse.connect(settings) as conn:
+        cursor = conn.cursor()
+        cursor.execute("select sysdate()")
+        row = cursor.fetchone()
+    assert row is not None
+    return _utc(row[0])
+
+
 def measure_kpi_freshness(settings: Settings, built_at: datetime) -> KpiFreshness:
-    """Freshness of FCT_DAILY_KPIS as built at `built_at` (UTC), from the landed sales."""
+    """Freshness of FCT_DAILY_KPIS as built at `built_at`, over the sales lines the run's
+    load landed (none when it landed none)."""
+    lines = tables.SILVER_SALES_LINES
     # table names from the catalog, schemas from the connection: nothing configured in SQL
-    kpi_sql = f"select kpi_date from {tables.DAILY_KPIS.warehouse_name}"  # noqa: S608
-    sales_sql = (
-        "select event_time, produced_at "  # noqa: S608
-        f"from {tables.SILVER_SALES_LINES.warehouse_name}"
+    sql = (
+        f"select produced_at from {lines.warehouse_name} "  # noqa: S608
+        f"where _loaded_at = (select loaded_at from {tables.LOADER_STATE_TABLE} "
+        "where table_name = %(table)s and delta_version is not null)"
     )
-    kpi_dates = {
-        _as_date(row[0]) for row in _fetch(settings, settings.snowflake_analytics_schema, kpi_sql)
-    }
-    sales = _fetch(settings, settings.snowflake_schema, sales_sql)
-    produced = [_utc(p) for t, p in sales if p is not None and _as_date(t) in kpi_dates]
+    with warehouse.connect(settings) as conn:
+        cursor = conn.cursor()
+        cursor.execute(sql, {"table": lines.qualified_name})
+        produced = [_utc(p) for (p,) in cursor.fetchall() if p is not None]
     return freshness_of(produced, built_at)
 
 
 def freshness_of(produced: list[datetime], built_at: datetime) -> KpiFreshness:
     if not produced:
-        return KpiFreshness(built_at, 0, None, None, None, None)
+        return KpiFreshness(built_at, 0, None, None, None, None, None)
     ages = sorted((built_at - p).total_seconds() for p in produced)
     newest = max(produced)
     return KpiFreshness(
@@ -70,27 +87,10 @@ def freshness_of(produced: list[datetime], built_at: datetime) -> KpiFreshness:
         counted_sales_lines=len(ages),
         newest_produced_at=newest,
         newest_s=round((built_at - newest).total_seconds(), 3),
-        p50_s=round(_median(ages), 3),
+        p50_s=round(percentile(ages, 50), 3),
+        p95_s=round(percentile(ages, 95), 3),
         max_s=round(ages[-1], 3),
     )
-
-
-def _median(sorted_values: list[float]) -> float:
-    middle = len(sorted_values) // 2
-    if len(sorted_values) % 2:
-        return sorted_values[middle]
-    return (sorted_values[middle - 1] + sorted_values[middle]) / 2
-
-
-def _fetch(settings: Settings, schema: str, sql: str) -> list[tuple]:
-    with warehouse.connect(settings, schema=schema) as conn:
-        cursor = conn.cursor()
-        cursor.execute(sql)
-        return list(cursor.fetchall())
-
-
-def _as_date(value: date | datetime) -> date:
-    return value.date() if isinstance(value, datetime) else value
 
 
 def _utc(value: datetime) -> datetime:

@@ -1,14 +1,16 @@
-"""The warehouse side of a load: DDL, staging, the MERGE and the loader state.
+"""The warehouse side of a load: DDL, staging and the MERGE.
 
 All SQL here is built from identifiers that went through `identifiers.quoted`;
-every value is a bound parameter.
+every value is a bound parameter. The staging table is TEMPORARY: private to the load's
+own session (two loads at once never see each other's staged rows) and gone with the
+session, also when the process dies.
 """
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from string import Template
 from typing import TYPE_CHECKING, Any, Literal
@@ -17,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from loaders.delta_changes import ChangeChunk
 from loaders.identifiers import qualified, quoted
 from loaders.warehouse_types import (
     DELTA_VERSION,
@@ -33,16 +36,9 @@ StageMethod = Literal["write_pandas", "insert"]
 
 UPSERT_TEMPLATE = Path(__file__).with_name("snowflake_upsert.sql")
 STAGE_SEQ = "_STAGE_SEQ"
+IS_DELETE = "_IS_DELETE"
 # rows per INSERT statement when staging by bound inserts (statement size stays small)
 INSERT_ROWS = 2_000
-
-STATE_COLUMNS = (
-    ("TABLE_NAME", "VARCHAR"),
-    ("DELTA_VERSION", "NUMBER(38,0)"),
-    ("ROWS_INSERTED", "NUMBER(38,0)"),
-    ("ROWS_UPDATED", "NUMBER(38,0)"),
-    ("LOADED_AT", "TIMESTAMP_NTZ"),
-)
 
 
 @dataclass(frozen=True)
@@ -65,16 +61,13 @@ class Target:
 
     @property
     def staging(self) -> str:
-        return qualified(self.database, self.schema, self.staging_table)
+        # a temporary table lives in the session's current schema (the landing schema);
+        # the emulator refuses a schema-qualified TEMPORARY name, Snowflake takes both
+        return quoted(self.staging_table)
 
     @property
     def data_columns(self) -> list[WarehouseColumn]:
         return [c for c in self.columns if c.name not in (LOADED_AT, DELTA_VERSION)]
-
-
-def utc_now() -> datetime:
-    """Naive UTC, as TIMESTAMP_NTZ holds it."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def execute(conn: SnowflakeConnection, sql: str, params: Any = None) -> list[tuple]:
@@ -91,28 +84,35 @@ def execute(conn: SnowflakeConnection, sql: str, params: Any = None) -> list[tup
 
 def ensure_schema(conn: SnowflakeConnection, database: str, schema: str) -> None:
     execute(conn, f"CREATE SCHEMA IF NOT EXISTS {qualified(database, schema)}")
-
-
-def ensure_state_table(conn: SnowflakeConnection, database: str, schema: str) -> None:
-    from retail_lakehouse.tables import LOADER_STATE_TABLE
-
-    columns = ", ".join(f"{quoted(n)} {t}" for n, t in STATE_COLUMNS)
-    execute(
-        conn,
-        f"CREATE TABLE IF NOT EXISTS {qualified(database, schema, LOADER_STATE_TABLE)} ({columns})",
-    )
+    # temporary staging tables land in the current schema: make sure it is this one
+    execute(conn, f"USE SCHEMA {qualified(database, schema)}")
 
 
 def ensure_table(conn: SnowflakeConnection, target: Target) -> None:
-    columns = ", ".join(f"{quoted(c.name)} {c.sql_type}" for c in target.columns)
-    execute(conn, f"CREATE TABLE IF NOT EXISTS {target.name} ({columns})")
+    execute(conn, f"CREATE TABLE IF NOT EXISTS {target.name} ({_column_list(target.columns)})")
+
+
+def recreate_table(conn: SnowflakeConnection, target: Target) -> None:
+    """Drop and create the landed table with the lake's columns (a full refresh of a
+    table whose columns no longer match). DDL: it commits by itself."""
+    execute(conn, f"DROP TABLE IF EXISTS {target.name}")
+    execute(conn, f"CREATE TABLE {target.name} ({_column_list(target.columns)})")
+
+
+def _column_list(columns: tuple[WarehouseColumn, ...] | list[WarehouseColumn]) -> str:
+    return ", ".join(f"{quoted(c.name)} {c.sql_type}" for c in columns)
 
 
 def create_staging(conn: SnowflakeConnection, target: Target) -> None:
-    """An empty transient staging table: the lake columns plus a sequence number."""
+    """An empty temporary staging table: the lake columns, the version each row is as
+    of, whether it is a delete, and a sequence number (the staging order)."""
     columns = [f"{quoted(c.name)} {c.sql_type}" for c in target.data_columns]
-    columns.append(f"{quoted(STAGE_SEQ)} NUMBER(38,0)")
-    execute(conn, f"CREATE OR REPLACE TRANSIENT TABLE {target.staging} ({', '.join(columns)})")
+    columns += [
+        f"{quoted(DELTA_VERSION)} NUMBER(38,0)",
+        f"{quoted(IS_DELETE)} BOOLEAN",
+        f"{quoted(STAGE_SEQ)} NUMBER(38,0)",
+    ]
+    execute(conn, f"CREATE OR REPLACE TEMPORARY TABLE {target.staging} ({', '.join(columns)})")
 
 
 def drop_staging(conn: SnowflakeConnection, target: Target) -> None:
@@ -140,17 +140,6 @@ def landed_columns(
     return found
 
 
-def loaded_versions(conn: SnowflakeConnection, database: str, schema: str) -> dict[str, int]:
-    from retail_lakehouse.tables import LOADER_STATE_TABLE
-
-    rows = execute(
-        conn,
-        f'SELECT "TABLE_NAME", "DELTA_VERSION" FROM '  # noqa: S608 (quoted)
-        f"{qualified(database, schema, LOADER_STATE_TABLE)}",
-    )
-    return {str(name): int(version) for name, version in rows if version is not None}
-
-
 # --- Staging -----------------------------------------------------------------------
 
 
@@ -171,8 +160,18 @@ def dedupe_latest(rows: pa.Table, keys: tuple[str, ...]) -> tuple[pa.Table, int]
     return kept, rows.num_rows - kept.num_rows
 
 
-def staging_frame(rows: pa.Table, *, first_seq: int) -> pa.Table:
-    """Upper-cased columns, UTC timestamps without zone, and the staging sequence."""
+def staging_frame(
+    chunk: ChangeChunk, keys: tuple[str, ...], *, first_seq: int
+) -> tuple[pa.Table, int]:
+    """The chunk as staged, and how many duplicate-key rows that dropped: one row per
+    key (the last), upper-cased lake columns, UTC timestamps without zone, nested values
+    as JSON text, then the version, the delete flag and the staging sequence."""
+    rows = (
+        chunk.rows.append_column(DELTA_VERSION, chunk.versions)
+        .append_column(IS_DELETE, chunk.deletes)
+        .append_column(STAGE_SEQ, pa.array(range(first_seq, first_seq + chunk.num_rows)))
+    )
+    rows, dropped = dedupe_latest(rows, keys)
     arrays, names = [], []
     for field, column in zip(rows.schema, rows.columns, strict=True):
         if pa.types.is_timestamp(field.type) and field.type.tz is not None:
@@ -183,9 +182,7 @@ def staging_frame(rows: pa.Table, *, first_seq: int) -> pa.Table:
             column = as_json_text(column)
         arrays.append(column)
         names.append(field.name.upper())
-    arrays.append(pa.array(range(first_seq, first_seq + rows.num_rows), pa.int64()))
-    names.append(STAGE_SEQ)
-    return pa.Table.from_arrays(arrays, names=names)
+    return pa.Table.from_arrays(arrays, names=names), dropped
 
 
 def stage(conn: SnowflakeConnection, target: Target, rows: pa.Table, method: StageMethod) -> None:
@@ -199,8 +196,6 @@ def stage(conn: SnowflakeConnection, target: Target, rows: pa.Table, method: Sta
             conn,
             frame,
             target.staging_table,
-            database=target.database,
-            schema=target.schema,
             quote_identifiers=True,
             use_logical_type=True,
         )
@@ -217,7 +212,14 @@ def stage(conn: SnowflakeConnection, target: Target, rows: pa.Table, method: Sta
             cursor.executemany(sql, values)
 
 
-# --- The MERGE and the state, in one transaction ----------------------------------
+# --- The MERGE (inside the caller's transaction) ----------------------------------
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
 
 
 def merge_sql(target: Target) -> str:
@@ -248,43 +250,40 @@ def merge_sql(target: Target) -> str:
     )
 
 
-def merge(conn: SnowflakeConnection, target: Target, *, delta_version: int, loaded_at: datetime):
-    """Run the MERGE (inside the caller's transaction); (inserted, updated)."""
-    rows = execute(
-        conn, merge_sql(target), {"loaded_at": loaded_at, "delta_version": delta_version}
-    )
-    if not rows:
-        return 0, 0
-    inserted, updated = rows[0][:2]
-    return int(inserted or 0), int(updated or 0)
+def merge(conn: SnowflakeConnection, target: Target, *, loaded_at: datetime) -> MergeCounts:
+    """Run the MERGE; Snowflake answers with one row of counts, named by what they count."""
+    with conn.cursor() as cursor:
+        cursor.execute(merge_sql(target), {"loaded_at": loaded_at})
+        row = cursor.fetchone()
+        names = [str(d[0]).lower() for d in cursor.description or ()]
+    if not row:
+        return MergeCounts()
+    counts = dict(zip(names, row, strict=False))
+
+    def count(kind: str, position: int) -> int:
+        value = counts.get(f"number of rows {kind}")
+        if value is None and len(row) > position:
+            value = row[position]
+        return int(value or 0)
+
+    return MergeCounts(count("inserted", 0), count("updated", 1), count("deleted", 2))
 
 
-def record_state(
-    conn: SnowflakeConnection,
-    database: str,
-    schema: str,
-    *,
-    table_name: str,
-    delta_version: int,
-    inserted: int,
-    updated: int,
-    loaded_at: datetime,
-) -> None:
-    from retail_lakehouse.tables import LOADER_STATE_TABLE
-
-    state = qualified(database, schema, LOADER_STATE_TABLE)
-    params = {
-        "table_name": table_name,
-        "delta_version": delta_version,
-        "inserted": inserted,
-        "updated": updated,
-        "loaded_at": loaded_at,
-    }
-    execute(conn, f'DELETE FROM {state} WHERE "TABLE_NAME" = %(table_name)s', params)  # noqa: S608
-    execute(
-        conn,
-        f"INSERT INTO {state} "  # noqa: S608 (quoted identifiers, bound values)
-        '("TABLE_NAME", "DELTA_VERSION", "ROWS_INSERTED", "ROWS_UPDATED", "LOADED_AT") '
-        "VALUES (%(table_name)s, %(delta_version)s, %(inserted)s, %(updated)s, %(loaded_at)s)",
-        params,
-    )
+def replace_all(conn: SnowflakeConnection, target: Target, *, loaded_at: datetime) -> MergeCounts:
+    """Inside the caller's transaction: empty the landed table and insert the staged
+    snapshot (newest row per key), so rows the lake no longer has go too. Plain DELETE
+    and INSERT, no MERGE: the emulator would commit the DELETE when a MERGE starts."""
+    data = ", ".join(quoted(c.name) for c in target.data_columns)
+    keys = ", ".join(quoted(k) for k in target.keys)
+    with conn.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {target.name}")  # noqa: S608 (quoted identifiers)
+        deleted = int(cursor.rowcount or 0)
+        cursor.execute(
+            f'INSERT INTO {target.name} ({data}, "_LOADED_AT", "_DELTA_VERSION") '  # noqa: S608
+            f'SELECT {data}, %(loaded_at)s, "_DELTA_VERSION" FROM {target.staging} '
+            f'WHERE NOT "_IS_DELETE" QUALIFY ROW_NUMBER() OVER (PARTITION BY {keys} '
+            'ORDER BY "_DELTA_VERSION" DESC, "_STAGE_SEQ" DESC) = 1',
+            {"loaded_at": loaded_at},
+        )
+        inserted = int(cursor.rowcount or 0)
+    return MergeCounts(inserted=inserted, deleted=deleted)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,12 @@ class PipelineError(RuntimeError):
 def user_facing_errors() -> tuple[type[BaseException], ...]:
     """The named errors of each step whose message already says what to do."""
     from loaders.daily_export import DailyExportError
+    from loaders.date_reload import DateReloadError
     from loaders.freshness import LakeFreshnessError
     from loaders.kpi_models import KpiModelsError
     from loaders.lake_to_snowflake import LoadError
 
-    return (LakeFreshnessError, LoadError, KpiModelsError, DailyExportError)
+    return (LakeFreshnessError, LoadError, DateReloadError, KpiModelsError, DailyExportError)
 
 
 def check_freshness_step(settings: Settings, max_age_minutes: float | None = None) -> dict:
@@ -79,13 +80,22 @@ def rows_loaded(tables: dict[str, dict[str, Any]]) -> int:
     return sum(int(t["rows_inserted"] or 0) + int(t["rows_updated"] or 0) for t in tables.values())
 
 
+def source_freshness_step(settings: Settings) -> dict:
+    """`dbt source freshness`: fail when a landed table is past its error threshold."""
+    from loaders.kpi_models import check_source_freshness
+
+    return check_source_freshness(settings).to_dict()
+
+
 def dbt_build_step(settings: Settings, *, full_refresh: bool = False) -> dict:
     """`dbt build` of every model and test, timed; raises when anything fails."""
+    from loaders.kpi_freshness import warehouse_now
     from loaders.kpi_models import build_kpi_models
 
     report = build_kpi_models(settings, full_refresh=full_refresh)
     return {
-        "built_at": datetime.now(UTC).isoformat(),
+        # the warehouse's clock, as every freshness figure here is
+        "built_at": warehouse_now(settings).isoformat(),
         "elapsed_s": report.elapsed_s,
         "report": report.to_dict(),
     }
@@ -104,11 +114,13 @@ def export_step(settings: Settings, path: str | Path | None = None) -> dict:
     }
 
 
-def kpi_freshness_step(settings: Settings, built_at: str) -> dict:
-    """Produce time of the counted sales to the end of the dbt build that counted them."""
-    from loaders.kpi_freshness import measure_kpi_freshness
+def kpi_freshness_step(settings: Settings, built_at: str, *, landed_sales: bool = True) -> dict:
+    """Produce time of the sales this run landed to the end of the build that counted them
+    (none when this run's load landed no sales line)."""
+    from loaders.kpi_freshness import freshness_of, measure_kpi_freshness
 
-    freshness = measure_kpi_freshness(settings, datetime.fromisoformat(built_at))
+    when = datetime.fromisoformat(built_at)
+    freshness = measure_kpi_freshness(settings, when) if landed_sales else freshness_of([], when)
     return {**freshness.to_dict(), "description": freshness.describe()}
 
 
@@ -149,8 +161,10 @@ def run_warehouse_pipeline(
         return result
 
     timed("freshness", check_freshness_step, settings, max_age_minutes)
-    timed("load", load_step, settings)
+    loaded = timed("load", load_step, settings)
     built = timed("dbt_build", dbt_build_step, settings, full_refresh=full_refresh)
     timed("export", export_step, settings, csv_path)
-    timed("kpi_freshness", kpi_freshness_step, settings, built["built_at"])
+    sales = loaded["tables"].get("silver.sales_lines") or {}
+    landed = bool(rows_loaded({"silver.sales_lines": sales})) if sales else False
+    timed("kpi_freshness", kpi_freshness_step, settings, built["built_at"], landed_sales=landed)
     return report

@@ -1,6 +1,10 @@
 """`lakehouse demo`: local Kafka -> producer -> pipeline until caught up -> warehouse
 (freshness check, load, dbt build, outputs/aggregates_daily.csv) -> summary.
 
+While the pipeline runs, `lakehouse load --follow` (mock/live_loader.py) keeps the live
+marts (fct_daily_kpis, fct_product_sales_minute) within seconds of the lake and measures
+how long after being produced each sale was counted in them; the summary reports it.
+
 With KAFKA_BOOTSTRAP_SERVERS unset, a single-node Apache Kafka is started on loopback
 with a fresh log, so the demo lake from the previous run is cleared first: its
 recorded offsets would point into a log that is gone. With a real cluster
@@ -44,7 +48,7 @@ def run_demo(
     warehouse: bool = True,
 ) -> dict[str, Any]:
     from mock.kafka_broker import LocalKafka
-    from mock.summary import render, summarize_lake, warehouse_lines, write_outputs
+    from mock.summary import live_lines, render, summarize_lake, warehouse_lines, write_outputs
     from producer.faults import FaultConfig
     from producer.run import run_producer
     from producer.topics import ensure_topics
@@ -66,6 +70,9 @@ def run_demo(
         stack.callback(spark.stop)
         running = start_pipeline(spark, settings)
         stack.callback(stop_pipeline, running)
+        live = _start_live_loader(settings, outputs) if warehouse else None
+        if live is not None:
+            stack.callback(live.close)
 
         outcome: dict[str, Any] = {}
 
@@ -92,6 +99,7 @@ def run_demo(
         _wait_until_caught_up(running, report, settings, catch_up_timeout_s)
         stop_pipeline(running)
         wall_s = time.monotonic() - started
+        followed = live.stop() if live is not None else None
 
     lake_summary = summarize_lake(settings)
     produced = report.to_dict()
@@ -100,6 +108,8 @@ def run_demo(
         "wall time (events to lake)": f"{wall_s:.1f} s",
         "records processed by the pipeline": processed,
     }
+    if followed is not None:
+        extra.update(live_lines(followed))
     warehouse_report = _run_warehouse(settings, outputs) if warehouse else None
     if warehouse_report is not None:
         extra.update(warehouse_lines(warehouse_report))
@@ -109,20 +119,36 @@ def run_demo(
         "produced": produced,
         "lake": lake_summary.to_dict(),
         "warehouse": warehouse_report.to_dict() if warehouse_report else None,
+        "live_marts": followed,
         **extra,
     }
     write_outputs(outputs, payload, text)
     return payload
 
 
-def _run_warehouse(settings: Settings, outputs: Path) -> Any:
-    """Freshness check -> load -> dbt build -> outputs/aggregates_daily.csv."""
+def _warehouse_installed() -> bool:
     import importlib.util
 
     for module in ("loaders.lake_to_snowflake", "loaders.kpi_models"):
         if importlib.util.find_spec(module) is None:
             log.warning(kv("demo_warehouse_skipped", reason=f"{module} is not installed"))
-            return None
+            return False
+    return True
+
+
+def _start_live_loader(settings: Settings, outputs: Path) -> Any:
+    """`lakehouse load --follow` beside the streams (None without the warehouse half)."""
+    if not _warehouse_installed():
+        return None
+    from mock.live_loader import LiveLoader
+
+    return LiveLoader(settings, outputs).start()
+
+
+def _run_warehouse(settings: Settings, outputs: Path) -> Any:
+    """Freshness check -> load -> dbt build (the DAG's full rebuild) -> the daily CSV."""
+    if not _warehouse_installed():
+        return None
     from loaders.warehouse_pipeline import run_warehouse_pipeline
 
     # the streams stopped seconds ago: anything older than an hour would mean a bug

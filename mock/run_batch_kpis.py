@@ -1,11 +1,12 @@
 """Daily KPIs from N days of seeded events, in batch, with no Kafka and no broker.
 
 The seeded producer's messages (simulated clock, so day boundaries are simulated
-days) become static DataFrames in the Kafka schema, one per family and day, and go
-through the streaming job's own batch function (`FamilyBatchProcessor`, what
+days) become static DataFrames in the Kafka schema, one per day, and go
+through the streaming job's own batch function (`PipelineBatchProcessor`, what
 `foreachBatch` calls), so the same transforms and writers fill the bronze, silver
 and gold tables. The daily KPIs are then read from gold.sales_by_store_minute and
-written as outputs/aggregates_daily.csv with the DAG's export columns.
+written as outputs/aggregates_daily.csv with the DAG's export columns, one row per
+business date (each store's local date, from reference.stores' time_zone).
 `streaming_latency_ms` is left empty: a batch run has no streaming latency.
 
     .venv/bin/python mock/run_batch_kpis.py --days 2 --seed 42
@@ -68,29 +69,27 @@ def day_batches(
 
 
 def run_batches(spark: SparkSession, settings: Settings, days: int, faults: bool) -> int:
-    """Feed each day through every family's batch function; returns messages processed."""
-    from spark_streaming.family_batch import FamilyBatchProcessor
-    from spark_streaming.family_plans import plan_for
+    """Feed each day through the pipeline's batch function; returns messages processed."""
+    from spark_streaming.batch.plans import PLANS
+    from spark_streaming.batch.processor import PipelineBatchProcessor
     from spark_streaming.lake_writer import make_lake_writer
     from spark_streaming.schemas import KAFKA_SCHEMA
-    from spark_streaming.streams import ALL_FAMILIES
+    from spark_streaming.transforms.validation import validated_records
 
-    writer = make_lake_writer(spark, settings)
-    processors = {}
-    for name in ALL_FAMILIES:
-        plan = plan_for(name)
-        processor = FamilyBatchProcessor(plan, settings, writer, spark)
-        processor.bind(f"batch-kpis-seed{settings.producer_seed}")
-        processors[settings.topic(plan.family)] = processor
+    processor = PipelineBatchProcessor(
+        PLANS.values(), settings, make_lake_writer(spark, settings), query_name="batch_kpis"
+    )
+    processor.bind(f"batch-kpis-seed{settings.producer_seed}")
     total = 0
     started = time.monotonic()
     for day, by_topic in day_batches(settings, days, faults):
-        for topic, rows in by_topic.items():
-            if rows:
-                processors[topic](spark.createDataFrame(rows, KAFKA_SCHEMA), day)
-                total += len(rows)
+        rows = [row for topic_rows in by_topic.values() for row in topic_rows]
+        if rows:
+            records = spark.createDataFrame(rows, KAFKA_SCHEMA)
+            processor(validated_records(records, processor.families), day)
+            total += len(rows)
         print(
-            f"day {day + 1}/{days}: {sum(map(len, by_topic.values()))} messages "
+            f"day {day + 1}/{days}: {len(rows)} messages "
             f"({time.monotonic() - started:.0f} s so far)",
             file=sys.stderr,
             flush=True,
@@ -98,19 +97,24 @@ def run_batches(spark: SparkSession, settings: Settings, days: int, faults: bool
     return total
 
 
-def daily_aggregates(sales_by_store_minute: pd.DataFrame) -> pd.DataFrame:
-    """gold.sales_by_store_minute rolled up per day, in AGGREGATES_DAILY_COLUMNS.
+def daily_aggregates(sales_by_store_minute: pd.DataFrame, stores: pd.DataFrame) -> pd.DataFrame:
+    """gold.sales_by_store_minute rolled up per business date (the store's local date,
+    `stores` giving each store_id its time_zone), in AGGREGATES_DAILY_COLUMNS.
 
     `orders` counts distinct transactions per window; a transaction falls in one
     window, store and channel, so summing the windows counts each order once.
     """
     import pandas as pd
 
+    from retail_lakehouse.settings import DEFAULT_WEB_STORE_TIME_ZONE
     from retail_lakehouse.tables import AGGREGATES_DAILY_COLUMNS
 
+    zones = stores.set_index("store_id")["time_zone"]
+    starts = pd.to_datetime(sales_by_store_minute["window_start"], utc=True)
+    zone_of = sales_by_store_minute["store_id"].map(zones).fillna(DEFAULT_WEB_STORE_TIME_ZONE)
+    local = [start.tz_convert(zone).date() for start, zone in zip(starts, zone_of, strict=True)]
     frame = sales_by_store_minute.assign(
-        date=pd.to_datetime(sales_by_store_minute["window_start"], utc=True).dt.date,
-        revenue=sales_by_store_minute["revenue"].astype(float),
+        date=local, revenue=sales_by_store_minute["revenue"].astype(float)
     )
     daily = frame.groupby("date", as_index=False).agg(
         orders=("orders", "sum"), revenue_usd=("revenue", "sum"), units=("units", "sum")
@@ -155,12 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     spark = build_session(settings, app_name="retail-lakehouse-batch-kpis")
     try:
         processed = run_batches(spark, settings, args.days, args.faults)
-        gold = make_lake_writer(spark, settings).read_arrow(tables.SALES_BY_STORE_MINUTE)
+        lake_writer = make_lake_writer(spark, settings)
+        gold = lake_writer.read_arrow(tables.SALES_BY_STORE_MINUTE)
+        stores = lake_writer.read_arrow(tables.STORES, ["store_id", "time_zone"])
     finally:
         spark.stop()
-    if gold is None:
+    if gold is None or stores is None:
         raise SystemExit("no sales were generated: try more --days")
-    daily = daily_aggregates(gold.to_pandas())
+    daily = daily_aggregates(gold.to_pandas(), stores.to_pandas())
     args.output.parent.mkdir(parents=True, exist_ok=True)
     daily.to_csv(args.output, index=False)
     print(f"{processed} messages, seed {settings.producer_seed}, lake {lake}")

@@ -149,8 +149,38 @@ def warehouse_lines(report: Any) -> dict[str, Any]:
             f"{export['rows']} days, {export['first_date']} to {export['last_date']} "
             f"({export['path']})"
         ),
-        "fct_daily_kpis freshness": report.steps["kpi_freshness"]["description"],
+        "fct_daily_kpis freshness after the full rebuild": report.steps["kpi_freshness"][
+            "description"
+        ],
         "warehouse step times": ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items()),
+    }
+
+
+def live_lines(followed: dict[str, Any]) -> dict[str, Any]:
+    """Summary lines for `lakehouse load --follow`'s report (loaders.follow.FollowReport)."""
+    fresh = followed.get("freshness") or {}
+    late = followed.get("late_sales_daily_kpis_freshness") or {}
+    if fresh.get("p95_s") is None:
+        measured = "no sale measured"
+    else:
+        verdict = "meets" if fresh.get("meets_target") else "MISSES"
+        measured = (
+            f"p50 {fresh['p50_s']:.1f} s, p95 {fresh['p95_s']:.1f} s, max {fresh['max_s']:.1f} s "
+            f"over {fresh['sales']} sales ({verdict} the {fresh['target_s']:.0f} s p95 target)"
+        )
+    if late.get("p95_s") is not None:
+        measured += (
+            f"; late sales (daily KPIs only): p95 {late['p95_s']:.1f} s over {late['sales']}"
+        )
+    return {
+        "live marts freshness (produce -> counted in fct_daily_kpis and "
+        "fct_product_sales_minute, lakehouse load --follow)": measured,
+        "live loader": (
+            f"{followed.get('cycles', 0)} cycles, {followed.get('refreshes', 0)} mart refreshes "
+            f"(load p50 {followed.get('load_s_p50') or 0:.1f} s, refresh p50 "
+            f"{followed.get('refresh_s_p50') or 0:.1f} s), "
+            f"{followed.get('sales_not_counted_within_10_min', 0)} sales not counted in 10 min"
+        ),
     }
 
 

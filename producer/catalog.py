@@ -16,6 +16,8 @@ from typing import Literal
 
 from faker import Faker
 
+from producer.time_zones import DEFAULT_WEB_STORE_TIME_ZONE, state_time_zone
+
 StoreType = Literal["physical", "online"]
 
 ONLINE_STORE_ID = 900
@@ -30,6 +32,9 @@ class Store:
     city: str
     region: str
     opened_on: date
+    # IANA zone of the store's business day (the online store's is configurable:
+    # reference_tables.stores_table takes WEB_STORE_TIME_ZONE)
+    time_zone: str = DEFAULT_WEB_STORE_TIME_ZONE
 
 
 @dataclass(frozen=True)
@@ -158,14 +163,16 @@ def _stores(rng: random.Random, fake: Faker, n_stores: int) -> tuple[Store, ...]
     stores = []
     for store_id in range(1, n_stores):
         city = fake.unique.city()
+        state = fake.state()
         stores.append(
             Store(
                 store_id=store_id,
                 store_name=f"{city} {rng.choice(_STORE_SUFFIXES)}",
                 store_type="physical",
                 city=city,
-                region=fake.state(),
+                region=state,
                 opened_on=first_opening + timedelta(days=rng.randrange(span_days)),
+                time_zone=state_time_zone(state),
             )
         )
     # The online store is also the warehouse that ships web orders

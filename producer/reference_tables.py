@@ -28,6 +28,8 @@ STORES_SCHEMA = pa.schema(
         pa.field("city", pa.string()),
         pa.field("region", pa.string()),
         pa.field("opened_on", pa.date32()),
+        # IANA zone of the store's business day
+        pa.field("time_zone", pa.string(), nullable=False),
     ]
 )
 
@@ -44,10 +46,15 @@ PRODUCTS_SCHEMA = pa.schema(
 )
 
 
-def stores_table(catalog: Catalog) -> pa.Table:
+def stores_table(catalog: Catalog, web_store_time_zone: str | None = None) -> pa.Table:
+    """The stores; the online store's business day is in `web_store_time_zone` when given."""
     rows = [
         {name: getattr(store, name) for name in STORES_SCHEMA.names} for store in catalog.stores
     ]
+    if web_store_time_zone:
+        for row in rows:
+            if row["store_type"] == "online":
+                row["time_zone"] = web_store_time_zone
     return pa.Table.from_pylist(rows, schema=STORES_SCHEMA)
 
 
@@ -61,7 +68,16 @@ def products_table(catalog: Catalog) -> pa.Table:
 
 def write_reference_tables(settings: Settings, catalog: Catalog) -> None:
     options = lake.storage_options(settings) or None
-    for spec, table in ((STORES, stores_table(catalog)), (PRODUCTS, products_table(catalog))):
+    stores = stores_table(catalog, settings.web_store_time_zone)
+    for spec, table in ((STORES, stores), (PRODUCTS, products_table(catalog))):
         uri = lake.uri(settings, spec)
-        write_deltalake(uri, table, mode="overwrite", storage_options=options)
+        write_deltalake(
+            uri,
+            table,
+            mode="overwrite",
+            # a snapshot replaces its table whole, new columns (time_zone) included
+            schema_mode="overwrite",
+            configuration=spec.delta_properties,
+            storage_options=options,
+        )
         log.info(kv("reference_table_written", table=spec.qualified_name, rows=table.num_rows))

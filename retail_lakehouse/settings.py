@@ -10,12 +10,16 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retail_lakehouse.contracts import EventFamily
 from retail_lakehouse.durations import duration_seconds
+
+# the online store's business day unless WEB_STORE_TIME_ZONE says otherwise
+DEFAULT_WEB_STORE_TIME_ZONE = "America/New_York"
 
 
 class Settings(BaseSettings):
@@ -107,6 +111,12 @@ class Settings(BaseSettings):
     snowflake_conn_id: str = "retail_snowflake"
     daily_kpis_csv: str = "outputs/aggregates_daily.csv"
     max_lake_age_minutes: float = Field(60.0, gt=0)
+    # a failed DAG task POSTs its one-line reason here as JSON {"text": ...} (e.g. a Slack
+    # or Teams incoming webhook); unset: the line is only logged
+    alert_webhook_url: SecretStr | None = None
+
+    # The online store's business day (physical stores carry their own zone)
+    web_store_time_zone: str = DEFAULT_WEB_STORE_TIME_ZONE
 
     # Snowflake (the loaders, dbt, the DAG and the dashboard). With neither
     # SNOWFLAKE_ACCOUNT nor SNOWFLAKE_HOST set, everything runs against the fakesnow
@@ -114,6 +124,17 @@ class Settings(BaseSettings):
     snowflake_account: str | None = None
     snowflake_user: str | None = None
     snowflake_password: SecretStr | None = None
+    # Sign-in without a password (Snowflake is retiring password-only sign-in for users):
+    # key-pair (SNOWFLAKE_PRIVATE_KEY_FILE, or the PEM itself in SNOWFLAKE_PRIVATE_KEY,
+    # with SNOWFLAKE_PRIVATE_KEY_PASSPHRASE when the key is encrypted), an OAuth or
+    # programmatic access token (SNOWFLAKE_TOKEN), or any authenticator the connector
+    # knows (SNOWFLAKE_AUTHENTICATOR: SNOWFLAKE_JWT, OAUTH, PROGRAMMATIC_ACCESS_TOKEN,
+    # EXTERNALBROWSER, USERNAME_PASSWORD_MFA, WORKLOAD_IDENTITY, an Okta URL)
+    snowflake_authenticator: str | None = None
+    snowflake_private_key_file: str | None = None
+    snowflake_private_key: SecretStr | None = None
+    snowflake_private_key_passphrase: SecretStr | None = None
+    snowflake_token: SecretStr | None = None
     snowflake_role: str | None = None
     snowflake_warehouse: str | None = None
     snowflake_database: str = "LAKEHOUSE"
@@ -131,6 +152,8 @@ class Settings(BaseSettings):
     snowflake_stage_method: Literal["write_pandas", "insert"] = "write_pandas"
     # rows per chunk the loaders read from a Delta table and stage at a time
     loader_chunk_rows: int = Field(100_000, ge=1)
+    # `lakehouse load --follow`: seconds between two rounds of load + incremental marts
+    loader_follow_interval_s: float = Field(5.0, ge=0)
     # where dbt writes its target/ and logs/ (default: git-ignored folders inside dbt/)
     dbt_artifacts_path: str | None = None
 
@@ -148,6 +171,15 @@ class Settings(BaseSettings):
     @classmethod
     def _readable_duration(cls, value: str) -> str:
         duration_seconds(value)  # fail at start-up, not in the middle of an outage
+        return value
+
+    @field_validator("web_store_time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone, e.g. America/New_York") from None
         return value
 
     @property

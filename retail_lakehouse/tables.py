@@ -11,6 +11,13 @@ from typing import Literal
 
 Layer = Literal["bronze", "silver", "gold", "reference", "ops"]
 
+# Delta table properties every writer sets when it creates a table the warehouse loads:
+# with the change data feed on, a loader reads each commit's changed rows (MERGE updates
+# and deletes included) instead of whole rewritten files, and compaction shows up as no
+# change at all. delta-rs: DeltaTable.create(..., configuration=spec.delta_properties);
+# delta-spark: .option(key, value) per property on the first write.
+CHANGE_DATA_FEED_PROPERTIES: dict[str, str] = {"delta.enableChangeDataFeed": "true"}
+
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -35,6 +42,12 @@ class TableSpec:
     @property
     def natural_keys(self) -> tuple[str, ...]:
         return self.keys or self.warehouse_keys
+
+    @property
+    def delta_properties(self) -> dict[str, str]:
+        """Properties to create the Delta table with: the change data feed for every
+        table the warehouse loads (bronze stays in the lake)."""
+        return {} if self.layer == "bronze" else dict(CHANGE_DATA_FEED_PROPERTIES)
 
 
 def _bronze(family: str, name: str) -> TableSpec:
@@ -196,8 +209,9 @@ class MartSpec:
 
 DAILY_KPIS = MartSpec(
     "fct_daily_kpis",
-    "One row per sales date: orders, units, revenue, average order value, distinct "
-    "customers, and the produce-to-gold latency of the batches that carried that day.",
+    "One row per business date (each order on its store's local day): orders, units, "
+    "revenue, average order value, distinct customers, and the day's p95 produce-to-gold "
+    "latency of the sales stream.",
     grain=("kpi_date",),
     columns=(
         "kpi_date",
@@ -211,7 +225,7 @@ DAILY_KPIS = MartSpec(
 )
 PRODUCT_SALES_DAILY = MartSpec(
     "fct_product_sales_daily",
-    "Orders, units and revenue per product per day.",
+    "Orders, units and revenue per product per business date (the store's local day).",
     grain=("sales_date", "product_id"),
     columns=(
         "sales_date",
@@ -226,7 +240,7 @@ PRODUCT_SALES_DAILY = MartSpec(
 )
 PRODUCT_SALES_HOURLY = MartSpec(
     "fct_product_sales_hourly",
-    "Orders, units and revenue per product per hour.",
+    "Orders, units and revenue per product per local business hour.",
     grain=("sales_hour", "product_id"),
     columns=(
         "sales_hour",
@@ -252,11 +266,12 @@ PRODUCT_SALES_MINUTE = MartSpec(
         "orders",
         "units",
         "revenue_usd",
+        "loaded_at",
     ),
 )
 STORE_SALES_DAILY = MartSpec(
     "fct_store_sales_daily",
-    "Orders, units, revenue and average order value per store and channel per day.",
+    "Orders, units, revenue and average order value per store and channel per business date.",
     grain=("sales_date", "store_id", "channel"),
     columns=(
         "sales_date",
@@ -271,7 +286,7 @@ STORE_SALES_DAILY = MartSpec(
 )
 STORE_SALES_HOURLY = MartSpec(
     "fct_store_sales_hourly",
-    "Orders, units, revenue and average order value per store and channel per hour.",
+    "Orders, units, revenue and average order value per store and channel per local hour.",
     grain=("sales_hour", "store_id", "channel"),
     columns=(
         "sales_hour",
@@ -286,8 +301,9 @@ STORE_SALES_HOURLY = MartSpec(
 )
 INVENTORY_HEALTH = MartSpec(
     "fct_inventory_health",
-    "Current stock per store and product, days of supply from the last 7 days of "
-    "sales, a projected sell-through date, and a rank where 1 is the lowest stock.",
+    "Current stock per store and product, days of supply from the demand of the last 7 "
+    "days (or of the hours of data there are), a projected sell-through date, and a rank "
+    "where 1 is the lowest stock.",
     grain=("store_id", "product_id"),
     columns=(
         "store_id",
@@ -298,6 +314,7 @@ INVENTORY_HEALTH = MartSpec(
         "safety_stock",
         "is_below_safety_stock",
         "units_sold_last_7d",
+        "demand_window_hours",
         "avg_daily_units_last_7d",
         "days_of_supply",
         "projected_sell_through_date",
@@ -306,16 +323,20 @@ INVENTORY_HEALTH = MartSpec(
 )
 CUSTOMER_LIFETIME_VALUE = MartSpec(
     "fct_customer_lifetime_value",
-    "Per known customer: orders, units, revenue, first and last purchase, average basket.",
+    "Per known customer: orders, historical revenue, average order value, purchases per "
+    "year, projected revenue and lifetime value (historical + projected).",
     grain=("customer_id",),
     columns=(
         "customer_id",
         "orders",
         "units",
-        "revenue_usd",
+        "historical_revenue_usd",
         "first_purchase_at",
         "last_purchase_at",
-        "avg_basket_usd",
+        "avg_order_value_usd",
+        "purchases_per_year",
+        "projected_revenue_usd",
+        "lifetime_value_usd",
     ),
 )
 AOV_BY_DISCOUNT_BAND = MartSpec(
@@ -326,16 +347,19 @@ AOV_BY_DISCOUNT_BAND = MartSpec(
 )
 FUNNEL_BY_PRODUCT = MartSpec(
     "fct_funnel_by_product",
-    "Views, carts, removes and purchases per product, with conversion and cart abandonment rates.",
-    grain=("product_id",),
+    "Sessions that viewed, carted and bought each product per business date, with "
+    "conversion and cart abandonment rates (shares of sessions).",
+    grain=("funnel_date", "product_id"),
     columns=(
+        "funnel_date",
         "product_id",
         "product_name",
         "category_code",
-        "views",
-        "carts",
-        "removes",
-        "purchases",
+        "sessions",
+        "sessions_viewed",
+        "sessions_carted",
+        "sessions_purchased",
+        "sessions_abandoned_cart",
         "view_to_cart_rate",
         "cart_to_purchase_rate",
         "conversion_rate",
@@ -344,14 +368,16 @@ FUNNEL_BY_PRODUCT = MartSpec(
 )
 FUNNEL_BY_CATEGORY = MartSpec(
     "fct_funnel_by_category",
-    "The same funnel per category.",
-    grain=("category_code",),
+    "The same session funnel per category and business date.",
+    grain=("funnel_date", "category_code"),
     columns=(
+        "funnel_date",
         "category_code",
-        "views",
-        "carts",
-        "removes",
-        "purchases",
+        "sessions",
+        "sessions_viewed",
+        "sessions_carted",
+        "sessions_purchased",
+        "sessions_abandoned_cart",
         "view_to_cart_rate",
         "cart_to_purchase_rate",
         "conversion_rate",
@@ -361,7 +387,8 @@ FUNNEL_BY_CATEGORY = MartSpec(
 PIPELINE_HEALTH = MartSpec(
     "fct_pipeline_health",
     "Per streaming query: batches, rows, late, duplicate and quarantined events, "
-    "produce-to-gold latency, the last batch and the last warehouse load.",
+    "produce-to-gold latency percentiles over its sampled events, the last batch and the "
+    "last warehouse load.",
     grain=("query_name",),
     columns=(
         "query_name",

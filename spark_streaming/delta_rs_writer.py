@@ -220,6 +220,8 @@ class DeltaRsWriter:
                     schema=delta_schema(batch_schema),
                     mode="ignore",
                     partition_by=list(spec.partition_by) or None,
+                    # the change data feed the warehouse loader reads
+                    configuration=spec.delta_properties or None,
                     name=spec.name,
                     description=spec.description,
                     storage_options=self.storage_options,

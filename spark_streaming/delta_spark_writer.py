@@ -82,6 +82,8 @@ class DeltaSparkWriter:
         )
         if txn.metadata:
             writer = writer.option(USER_METADATA, txn.metadata)
+        # table properties (the change data feed) take effect when the write creates it
+        writer = writer.options(**spec.delta_properties)
         if spec.partition_by:
             writer = writer.partitionBy(*spec.partition_by)
         writer.save(self.path(spec))
@@ -97,7 +99,9 @@ class DeltaSparkWriter:
         path = self.path(spec)
         if not DeltaTable.isDeltaTable(session, path):
             # an empty table first, so the first batch goes through the same merge
-            creator = df.limit(0).write.format("delta").mode("ignore")
+            creator = df.limit(0).write.format("delta").mode("ignore").options(
+                **spec.delta_properties
+            )
             if spec.partition_by:
                 creator = creator.partitionBy(*spec.partition_by)
             creator.save(path)

@@ -53,6 +53,7 @@ TYPES: dict[str, dict[str, str]] = {
         "orders": INT,
         "units": INT,
         "revenue_usd": MONEY,
+        "loaded_at": TS,
     },
     "fct_store_sales_daily": {
         "sales_date": "DATE",
@@ -83,6 +84,7 @@ TYPES: dict[str, dict[str, str]] = {
         "safety_stock": INT,
         "is_below_safety_stock": "BOOLEAN",
         "units_sold_last_7d": INT,
+        "demand_window_hours": RATE,
         "avg_daily_units_last_7d": RATE,
         "days_of_supply": RATE,
         "projected_sell_through_date": "DATE",
@@ -92,10 +94,13 @@ TYPES: dict[str, dict[str, str]] = {
         "customer_id": "VARCHAR",
         "orders": INT,
         "units": INT,
-        "revenue_usd": MONEY,
+        "historical_revenue_usd": MONEY,
         "first_purchase_at": TS,
         "last_purchase_at": TS,
-        "avg_basket_usd": MONEY,
+        "avg_order_value_usd": MONEY,
+        "purchases_per_year": RATE,
+        "projected_revenue_usd": MONEY,
+        "lifetime_value_usd": MONEY,
     },
     "fct_aov_by_discount_band": {
         "discount_band": "VARCHAR",
@@ -104,24 +109,28 @@ TYPES: dict[str, dict[str, str]] = {
         "avg_order_value_usd": MONEY,
     },
     "fct_funnel_by_product": {
+        "funnel_date": "DATE",
         "product_id": "VARCHAR",
         "product_name": "VARCHAR",
         "category_code": "VARCHAR",
-        "views": INT,
-        "carts": INT,
-        "removes": INT,
-        "purchases": INT,
+        "sessions": INT,
+        "sessions_viewed": INT,
+        "sessions_carted": INT,
+        "sessions_purchased": INT,
+        "sessions_abandoned_cart": INT,
         "view_to_cart_rate": RATE,
         "cart_to_purchase_rate": RATE,
         "conversion_rate": RATE,
         "cart_abandonment_rate": RATE,
     },
     "fct_funnel_by_category": {
+        "funnel_date": "DATE",
         "category_code": "VARCHAR",
-        "views": INT,
-        "carts": INT,
-        "removes": INT,
-        "purchases": INT,
+        "sessions": INT,
+        "sessions_viewed": INT,
+        "sessions_carted": INT,
+        "sessions_purchased": INT,
+        "sessions_abandoned_cart": INT,
         "view_to_cart_rate": RATE,
         "cart_to_purchase_rate": RATE,
         "conversion_rate": RATE,
@@ -187,7 +196,10 @@ def _product_minutes() -> list[tuple[Any, ...]]:
             units = (minute * 7 + index * 3) % 5 + (3 if index < 3 else 1)
             orders = max(1, units - 1)
             revenue = f"{units * float(price):.2f}"
-            rows.append((start, start + timedelta(minutes=1), pid, name, orders, units, revenue))
+            landed = start + timedelta(minutes=1, seconds=12)
+            rows.append(
+                (start, start + timedelta(minutes=1), pid, name, orders, units, revenue, landed)
+            )
     return rows
 
 
@@ -271,6 +283,7 @@ def _inventory() -> list[tuple[Any, ...]]:
                     safety,
                     on_hand < safety,
                     sold_7d,
+                    168.0,
                     round(per_day, 3),
                     round(days, 2),
                     TODAY + timedelta(days=int(days)),
@@ -290,8 +303,21 @@ def _customers() -> list[tuple[Any, ...]]:
         basket = 35 + (n * 13) % 120
         revenue = orders * basket
         first = NOW - timedelta(days=(n * 3) % 60 + 1)
+        per_year = orders * 365 / 60
+        projected = basket * per_year * 2
         rows.append(
-            (f"C{n:05d}", orders, orders * 2, f"{revenue:.2f}", first, NOW, f"{basket:.2f}")
+            (
+                f"C{n:05d}",
+                orders,
+                orders * 2,
+                f"{revenue:.2f}",
+                first,
+                NOW,
+                f"{basket:.2f}",
+                round(per_year, 2),
+                f"{projected:.2f}",
+                f"{revenue + projected:.2f}",
+            )
         )
     return rows
 
@@ -305,33 +331,36 @@ AOV_BANDS = [
 ]
 
 
-def _funnel_rows(views: int, carts: int, removes: int, purchases: int) -> tuple[Any, ...]:
+def _funnel_rows(viewed: int, carted: int, bought: int) -> tuple[Any, ...]:
+    """Session counts and rates, every carting session having viewed first."""
     return (
-        views,
-        carts,
-        removes,
-        purchases,
-        carts / views,
-        purchases / carts,
-        purchases / views,
-        1 - purchases / carts,
+        viewed + 3,
+        viewed,
+        carted,
+        bought,
+        carted - bought,
+        carted / viewed,
+        bought / carted,
+        bought / viewed,
+        (carted - bought) / carted,
     )
 
 
 def _funnel_by_product() -> list[tuple[Any, ...]]:
     return [
-        (pid, name, cat, *_funnel_rows(2000 + i * 150, 400 + i * 20, 60 + i, 150 + i * 9))
+        (day, pid, name, cat, *_funnel_rows(2000 + i * 150 + d, 400 + i * 20, 150 + i * 9))
+        for d, (day, *_k) in enumerate(DAILY_KPIS[-2:])
         for i, (pid, name, cat, *_r) in enumerate(PRODUCTS)
     ]
 
 
 def _funnel_by_category() -> list[tuple[Any, ...]]:
-    by_cat: dict[str, list[int]] = {}
+    by_cat: dict[tuple[Any, str], list[int]] = {}
     for row in _funnel_by_product():
-        totals = by_cat.setdefault(row[2], [0, 0, 0, 0])
-        for k in range(4):
-            totals[k] += row[3 + k]
-    return [(cat, *_funnel_rows(*totals)) for cat, totals in sorted(by_cat.items())]
+        totals = by_cat.setdefault((row[0], row[3]), [0, 0, 0])
+        for k in range(3):
+            totals[k] += row[5 + k]
+    return [(day, cat, *_funnel_rows(*totals)) for (day, cat), totals in sorted(by_cat.items())]
 
 
 PIPELINE_HEALTH = [

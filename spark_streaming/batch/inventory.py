@@ -165,7 +165,9 @@ def _baselines(touched: pa.Table, counts: pa.Table, stored: pa.Table) -> pa.Tabl
     )
     counted, before = joined["batch_snapshot_at"], joined["current_snapshot_at"]
     newer = pc.fill_null(
-        pc.and_kleene(pc.is_valid(counted), pc.or_kleene(pc.is_null(before), pc.greater(counted, before))),
+        pc.and_kleene(
+            pc.is_valid(counted), pc.or_kleene(pc.is_null(before), pc.greater(counted, before))
+        ),
         False,
     )
     return pa.table(
@@ -212,7 +214,5 @@ def _safety(safety_stock: pa.Table) -> pa.Table:
 def _latest(a: pa.ChunkedArray, b: pa.ChunkedArray) -> pa.ChunkedArray:
     """The later of two times per row, skipping nulls (a key may have no stored row or
     no batch change); compared as µs, which max_element_wise takes."""
-    later = pc.max_element_wise(
-        pc.cast(a, pa.int64()), pc.cast(b, pa.int64()), skip_nulls=True
-    )
+    later = pc.max_element_wise(pc.cast(a, pa.int64()), pc.cast(b, pa.int64()), skip_nulls=True)
     return pc.cast(later, _TIMESTAMP)

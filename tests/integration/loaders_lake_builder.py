@@ -5,6 +5,11 @@ quarantine and ops, MERGE upserts for gold) from seeded producer messages.
 Silver and gold rows are computed with the independent expectations the pipeline tests
 use (plain Python and DuckDB), one "micro-batch" of messages at a time, so the tables
 get several Delta versions and the gold tables get rewritten by MERGE like the real job.
+
+With `change_data_feed` (the default) every table is created first with the catalog's
+`spec.delta_properties`, as the streaming writers create them, so its MERGEs write
+change data files; without it the tables are what a writer that predates the property
+made, and the loader reads their add and remove actions instead.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from deltalake import DeltaTable
 from lakehouse_expectations import (
     clicks_table,
     expected_sales_lines,
@@ -31,7 +37,7 @@ from producer.messages import OutboundMessage
 from producer.reference_tables import products_table
 from retail_lakehouse import tables
 from retail_lakehouse.settings import Settings
-from spark_streaming.delta_rs_writer import DeltaRsWriter
+from spark_streaming.delta_rs_writer import DeltaRsWriter, delta_schema
 from spark_streaming.lake_writer import BatchTxn, MergeSpec
 
 
@@ -75,23 +81,36 @@ def _inventory(valid, event_type: str) -> pa.Table:
 class LakeBuilder:
     """Feeds message batches into the lake, keeping what a streaming job would keep."""
 
-    def __init__(self, settings: Settings, catalog) -> None:
+    def __init__(self, settings: Settings, catalog, *, change_data_feed: bool = True) -> None:
         self.writer = DeltaRsWriter(settings)
+        self.change_data_feed = change_data_feed
         self.catalog = catalog
         self.sent: list[OutboundMessage] = []
         self.late_ids: set[str] = set()
         self.batch_id = 0
         self.offsets: Counter = Counter()
 
+    def _create(self, spec, table: pa.Table) -> None:
+        """The table with its catalog properties, as the streaming writers create it."""
+        if self.change_data_feed and not self.writer.exists(spec):
+            DeltaTable.create(
+                self.writer.uri(spec),
+                schema=delta_schema(table.schema),
+                partition_by=list(spec.partition_by) or None,
+                configuration=spec.delta_properties,
+            )
+
     def _append(self, spec, table: pa.Table) -> None:
         if "event_date" in spec.partition_by and "event_date" not in table.column_names:
             # silver is partitioned by the UTC date of the event, as the streams write it
             table = table.append_column("event_date", pc.cast(table["event_time"], pa.date32()))
         if table.num_rows:
+            self._create(spec, table)
             self.writer.append(spec, ArrowFrame(table), BatchTxn("loader-tests", self.batch_id))
 
     def _merge(self, spec, table: pa.Table) -> None:
         if table.num_rows:
+            self._create(spec, table)
             txn = BatchTxn("loader-tests", self.batch_id)
             self.writer.merge(spec, ArrowFrame(table), MergeSpec(spec.keys), txn)
 

@@ -53,13 +53,18 @@ def warehouse_frame(
 
 
 def loader_state(settings: Settings) -> dict[str, tuple[int, int, int]]:
-    """table -> (delta version, rows inserted, rows updated)."""
+    """table -> (delta version, rows inserted, rows updated), for the tables a load has
+    committed (a state row whose version is still NULL records nothing)."""
     with warehouse.connect(settings) as conn, conn.cursor() as cursor:
         cursor.execute(
             "SELECT TABLE_NAME, DELTA_VERSION, ROWS_INSERTED, ROWS_UPDATED "
             f"FROM {LOADER_STATE_TABLE}"
         )
-        return {name: (int(v), int(i), int(u)) for name, v, i, u in cursor.fetchall()}
+        return {
+            name: (int(v), int(i or 0), int(u or 0))
+            for name, v, i, u in cursor.fetchall()
+            if v is not None
+        }
 
 
 def delta_version(settings: Settings, spec: TableSpec) -> int:

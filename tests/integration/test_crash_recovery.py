@@ -138,7 +138,7 @@ BATCHES = 5
         # inventory tables carry no lateness (levels apply late changes too), so a
         # simulated day at the default watermark has one right answer
         ("inventory", "delta-rs", "gold.inventory_levels:1", DEFAULT_WATERMARK, "simulated"),
-    ],  # fmt: skip
+    ],
     ids=["sales-gold-1day", "sales-ops", "sales-silver-spark", "clicks-gold-spark", "inventory"],
 )
 def test_restart_after_a_crash_between_delta_and_spark_commits(

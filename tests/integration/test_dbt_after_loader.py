@@ -8,6 +8,7 @@ and compared with pandas computed from the Delta silver table.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +26,7 @@ from retail_lakehouse.settings import Settings
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::UserWarning")]
 
 # what the marts below read; the loader lands them all
-LAKE_TABLES = (tables.SILVER_SALES_LINES, tables.STREAM_BATCHES)
+LAKE_TABLES = (tables.SILVER_SALES_LINES, tables.STREAM_BATCHES, tables.STORES)
 
 
 def _as_lake_table(landed: pd.DataFrame) -> pa.Table:
@@ -33,8 +34,10 @@ def _as_lake_table(landed: pd.DataFrame) -> pa.Table:
     for column in frame.columns:
         if pd.api.types.is_datetime64_any_dtype(frame[column]):
             frame[column] = frame[column].dt.tz_localize("UTC")  # the lake holds UTC instants
-    if "latency_sample_ms" in frame.columns:  # JSON text in the simulated landing only
-        frame = frame.drop(columns=["latency_sample_ms", "quarantine_reasons"])
+    if "latency_sample_ms" in frame.columns:
+        # the simulated landing holds JSON text; the lake holds the array the stream wrote
+        frame["latency_sample_ms"] = [json.loads(text) for text in frame["latency_sample_ms"]]
+        frame = frame.drop(columns=["quarantine_reasons"])
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
@@ -60,12 +63,14 @@ def test_daily_kpis_and_aov_on_loader_landed_tables(tmp_path: Path) -> None:
     )
     assert built.success and built.models_failed == 0 and built.tests_failed == 0
 
-    silver = DeltaTable(lake.uri(settings, tables.SILVER_SALES_LINES)).to_pandas()
-    batches = DeltaTable(lake.uri(settings, tables.STREAM_BATCHES)).to_pandas()
     from_lake = {
-        tables.SILVER_SALES_LINES.warehouse_name: _naive_upper(silver),
-        tables.STREAM_BATCHES.warehouse_name: _naive_upper(batches),
+        spec.warehouse_name: _naive_upper(DeltaTable(lake.uri(settings, spec)).to_pandas())
+        for spec in LAKE_TABLES
     }
+    batches = from_lake[tables.STREAM_BATCHES.warehouse_name]
+    batches["LATENCY_SAMPLE_MS"] = [
+        json.dumps([int(x) for x in v]) for v in batches["LATENCY_SAMPLE_MS"]
+    ]
     daily = normalized(read_mart(settings, "fct_daily_kpis"), tables.DAILY_KPIS.columns)
     pd.testing.assert_frame_equal(
         daily.sort_values("kpi_date").reset_index(drop=True),

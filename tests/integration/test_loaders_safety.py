@@ -136,7 +136,7 @@ def test_schema_drift_fails_before_anything_is_written(settings):
     lines = [line for line in result.stderr.splitlines() if "lakehouse load failed" in line]
     assert len(lines) == 1, result.stderr[-2000:]
     assert "reference.products" in lines[0] and "SEASON" in lines[0]
-    assert "drop it to reload" in lines[0]
+    assert "lakehouse load --full-refresh --table reference.products" in lines[0]
     assert loader_state(settings) == before
     pd.testing.assert_frame_equal(
         warehouse_frame(settings, tables.STORES, with_loader_columns=True), stores_before

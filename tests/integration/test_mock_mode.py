@@ -16,6 +16,7 @@ import pytest
 from deltalake import DeltaTable
 from pandas.testing import assert_frame_equal
 
+from producer.catalog import build_catalog
 from producer.clock import utc_now
 from retail_lakehouse.contracts import FAMILIES
 from retail_lakehouse.settings import Settings
@@ -136,6 +137,7 @@ def test_batch_kpis_equal_an_independent_daily_rollup(tmp_path: Path) -> None:
         options(events=None, faults=False, start=FIRST_DAY.isoformat(), rate=1000), seed=7
     )
     lines = []
+    zones = {store.store_id: store.time_zone for store in build_catalog(7).stores}
     # stamped by a wall clock as the script does: the simulated day starts at FIRST_DAY
     for topic, _, value, _, at in messages(opts, wall_clock=utc_now):
         if at >= FIRST_DAY + timedelta(days=1):
@@ -146,7 +148,9 @@ def test_batch_kpis_equal_an_independent_daily_rollup(tmp_path: Path) -> None:
                 revenue = line["quantity"] * Decimal(str(line["unit_price"])) - Decimal(
                     str(line["discount"])
                 )
-                lines.append((sale["event_time"][:10], sale["transaction_id"],
+                # the business date: the selling store's local date
+                local = pd.Timestamp(sale["event_time"]).tz_convert(zones[sale["store_id"]])
+                lines.append((str(local.date()), sale["transaction_id"],
                               line["quantity"], revenue))  # fmt: skip
     df = pd.DataFrame(lines, columns=["date", "transaction_id", "quantity", "revenue"])
     expected = df.groupby("date", as_index=False).agg(

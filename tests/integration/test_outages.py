@@ -26,11 +26,11 @@ import boto3
 import pytest
 from lakehouse_expectations import (
     assert_table_equals,
-    read_table,
     expected_quarantine,
     expected_sales_lines,
     gold_sales_by_product,
     gold_sales_by_store,
+    read_table,
     sales_lines_table,
     unique_valid_events,
     wait_until,

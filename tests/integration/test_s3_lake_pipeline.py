@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 import pytest
 from lakehouse_expectations import (
     assert_table_equals,
-    read_table,
     expected_sales_lines,
     gold_sales_by_product,
+    read_table,
     sales_lines_table,
     unique_valid_events,
     wait_until,

@@ -16,7 +16,6 @@ import pytest
 from lakehouse_expectations import (
     QUARANTINED_FAULTS,
     assert_table_equals,
-    read_table,
     clicks_table,
     expected_quarantine,
     expected_sales_lines,
@@ -25,6 +24,7 @@ from lakehouse_expectations import (
     gold_sales_by_product,
     gold_sales_by_store,
     inventory_tables,
+    read_table,
     sales_lines_table,
     ts,
     unique_valid_events,

@@ -1,9 +1,10 @@
--- One row per order (transaction_id): its lines summed, with the order's discount band.
+-- One row per order (transaction_id): its lines summed, with the order's discount band
+-- and its store's local business date and hour.
 with
 
 sales_lines as (
 
-    select * from {{ ref('stg_lake__sales_lines') }}
+    select * from {{ ref('int_sales_lines_localized') }}
 
 ),
 
@@ -16,11 +17,14 @@ orders as (
         max(channel) as channel,
         max(customer_id) as customer_id,
         min(sold_at) as sold_at,
+        min(sales_date) as sales_date,
+        min(sales_hour) as sales_hour,
         count(*) as line_count,
         sum(quantity) as units,
         sum(gross_usd) as gross_usd,
         sum(discount_usd) as discount_usd,
-        sum(line_revenue_usd) as revenue_usd
+        sum(line_revenue_usd) as revenue_usd,
+        max(loaded_at) as loaded_at
 
     from sales_lines
     group by transaction_id
@@ -35,15 +39,16 @@ final as (
         channel,
         customer_id,
         sold_at,
-        cast(sold_at as date) as sales_date,
-        {{ dbt.date_trunc('hour', 'sold_at') }} as sales_hour,
+        sales_date,
+        sales_hour,
         line_count,
         units,
         cast(gross_usd as number(18, 2)) as gross_usd,
         cast(discount_usd as number(18, 2)) as discount_usd,
         cast(revenue_usd as number(18, 2)) as revenue_usd,
         {{ discount_pct('discount_usd', 'gross_usd') }} as discount_pct,
-        {{ discount_band('discount_usd', 'gross_usd') }} as discount_band
+        {{ discount_band('discount_usd', 'gross_usd') }} as discount_band,
+        loaded_at
 
     from orders
 

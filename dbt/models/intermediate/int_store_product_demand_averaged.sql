@@ -1,8 +1,9 @@
--- Units sold per store and product over the last `inventory_demand_days` days, and the
--- average per day. "Now" is the latest sale event_time in the data, not the wall clock:
--- the simulator runs on its own clock, and a replayed history must give the same answer.
--- When the data covers fewer days than the window, the average divides by the days
--- covered (whole days, at least 1), so a fresh lake does not understate demand.
+-- Units sold per store and product over the demand window: the `inventory_demand_days`
+-- (7) days up to the latest sale in the data ("now" is the latest sale event_time, not
+-- the wall clock: the simulator runs on its own clock, and a replayed history must give
+-- the same answer). The window is as long as the data behind it: hours from the first
+-- sale to the latest, capped at the 7 days (and at least one hour), so a young lake
+-- neither understates demand nor overstates days of supply.
 with
 
 sales_lines as (
@@ -27,9 +28,9 @@ demand_window as (
         as_of_at,
         {{ dbt.dateadd('day', -var('inventory_demand_days'), 'as_of_at') }} as window_start_at,
         least(
-            {{ var('inventory_demand_days') }},
-            greatest(1, {{ dbt.datediff('first_sale_at', 'as_of_at', 'day') }} + 1)
-        ) as window_days
+            {{ var('inventory_demand_days') }} * 86400,
+            greatest(3600, {{ dbt.datediff('first_sale_at', 'as_of_at', 'second') }})
+        ) as window_seconds
 
     from sales_span
 
@@ -55,7 +56,7 @@ final as (
         units_in_window.store_id,
         units_in_window.product_id,
         units_in_window.units_sold,
-        demand_window.window_days,
+        cast(demand_window.window_seconds as number(38, 0)) as window_seconds,
         demand_window.as_of_at
 
     from units_in_window

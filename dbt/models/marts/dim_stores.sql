@@ -15,7 +15,8 @@ final as (
         city,
         region,
         opened_on,
-        is_online
+        is_online,
+        time_zone
 
     from stores
 

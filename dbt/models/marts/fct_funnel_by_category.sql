@@ -1,8 +1,10 @@
+-- The funnel per business day and category: a session that viewed two kettles counts
+-- once for kettles, so every rate is still a share of sessions.
 with
 
-funnel_steps as (
+session_products as (
 
-    select * from {{ ref('int_funnel_steps_pivoted') }}
+    select * from {{ ref('int_session_products_pivoted') }}
 
 ),
 
@@ -12,33 +14,48 @@ products as (
 
 ),
 
-category_steps as (
+session_categories as (
 
     select
+        session_products.funnel_date,
+        session_products.session_id,
         coalesce(products.category_code, 'uncategorized') as category_code,
-        sum(funnel_steps.views) as views,
-        sum(funnel_steps.carts) as carts,
-        sum(funnel_steps.removes) as removes,
-        sum(funnel_steps.purchases) as purchases
+        max(case when session_products.has_viewed then 1 else 0 end) = 1 as has_viewed,
+        max(case when session_products.has_carted then 1 else 0 end) = 1 as has_carted,
+        max(case when session_products.has_purchased then 1 else 0 end) = 1 as has_purchased
 
-    from funnel_steps
+    from session_products
     left join products
-        on funnel_steps.product_id = products.product_id
-    group by coalesce(products.category_code, 'uncategorized')
+        on session_products.product_id = products.product_id
+    group by 1, 2, 3
+
+),
+
+category_days as (
+
+    select
+        funnel_date,
+        category_code,
+        {{ funnel_session_counts() }}
+
+    from session_categories
+    group by funnel_date, category_code
 
 ),
 
 final as (
 
     select
+        funnel_date,
         category_code,
-        cast(views as number(38, 0)) as views,
-        cast(carts as number(38, 0)) as carts,
-        cast(removes as number(38, 0)) as removes,
-        cast(purchases as number(38, 0)) as purchases,
+        cast(sessions as number(38, 0)) as sessions,
+        cast(sessions_viewed as number(38, 0)) as sessions_viewed,
+        cast(sessions_carted as number(38, 0)) as sessions_carted,
+        cast(sessions_purchased as number(38, 0)) as sessions_purchased,
+        cast(sessions_abandoned_cart as number(38, 0)) as sessions_abandoned_cart,
         {{ funnel_rates() }}
 
-    from category_steps
+    from category_days
 
 )
 

@@ -1,8 +1,10 @@
+-- Per business day and product: how many shopping sessions viewed, carted and bought it,
+-- and the rates between those steps (each a share of sessions, never above 1).
 with
 
-funnel_steps as (
+session_products as (
 
-    select * from {{ ref('int_funnel_steps_pivoted') }}
+    select * from {{ ref('int_session_products_pivoted') }}
 
 ),
 
@@ -12,21 +14,35 @@ products as (
 
 ),
 
+product_days as (
+
+    select
+        funnel_date,
+        product_id,
+        {{ funnel_session_counts() }}
+
+    from session_products
+    group by funnel_date, product_id
+
+),
+
 final as (
 
     select
-        funnel_steps.product_id,
+        product_days.funnel_date,
+        product_days.product_id,
         products.product_name,
         coalesce(products.category_code, 'uncategorized') as category_code,
-        cast(funnel_steps.views as number(38, 0)) as views,
-        cast(funnel_steps.carts as number(38, 0)) as carts,
-        cast(funnel_steps.removes as number(38, 0)) as removes,
-        cast(funnel_steps.purchases as number(38, 0)) as purchases,
-        {{ funnel_rates('funnel_steps.views', 'funnel_steps.carts', 'funnel_steps.purchases') }}
+        cast(product_days.sessions as number(38, 0)) as sessions,
+        cast(product_days.sessions_viewed as number(38, 0)) as sessions_viewed,
+        cast(product_days.sessions_carted as number(38, 0)) as sessions_carted,
+        cast(product_days.sessions_purchased as number(38, 0)) as sessions_purchased,
+        cast(product_days.sessions_abandoned_cart as number(38, 0)) as sessions_abandoned_cart,
+        {{ funnel_rates() }}
 
-    from funnel_steps
+    from product_days
     left join products
-        on funnel_steps.product_id = products.product_id
+        on product_days.product_id = products.product_id
 
 )
 

@@ -26,10 +26,10 @@ products as (
 
 demand_window as (
 
-    -- one row: the latest sale in the data and how many days the window covers
+    -- one row: the latest sale in the data and how long the demand window really is
     select
         max(as_of_at) as as_of_at,
-        max(window_days) as window_days
+        max(window_seconds) as window_seconds
 
     from demand
 
@@ -43,8 +43,8 @@ stock_with_demand as (
         inventory_levels.on_hand,
         coalesce(inventory_levels.safety_stock, products.safety_stock) as safety_stock,
         inventory_levels.is_below_safety_stock,
-        coalesce(demand.units_sold, 0) as units_sold_last_7d,
-        coalesce(demand.units_sold, 0) / demand_window.window_days as avg_daily_units_last_7d,
+        coalesce(demand.units_sold, 0) as units_sold,
+        demand_window.window_seconds,
         demand_window.as_of_at
 
     from inventory_levels
@@ -61,7 +61,16 @@ supply as (
 
     select
         *,
-        round({{ safe_divide('on_hand', 'avg_daily_units_last_7d') }}, 1) as days_of_supply
+        -- units a day at the window's pace: units / (window seconds / 86400)
+        units_sold * 86400 / window_seconds as avg_daily_units,
+        -- on hand / daily units, in days; null when nothing sold
+        {{ safe_divide('on_hand * window_seconds', 'units_sold * 86400') }} as days_of_supply,
+        -- the instant stock runs out at that pace, counted from the as-of timestamp
+        case when units_sold > 0 then {{ dbt.dateadd(
+            'second',
+            'cast(floor(greatest(on_hand, 0) * window_seconds / units_sold) as number(38, 0))',
+            'as_of_at'
+        ) }} end as projected_sell_through_at
 
     from stock_with_demand
 
@@ -78,15 +87,15 @@ final as (
         cast(supply.on_hand as number(38, 0)) as on_hand,
         cast(supply.safety_stock as number(38, 0)) as safety_stock,
         supply.is_below_safety_stock,
-        cast(supply.units_sold_last_7d as number(38, 0)) as units_sold_last_7d,
-        cast(round(supply.avg_daily_units_last_7d, 2) as number(18, 2)) as avg_daily_units_last_7d,
-        cast(supply.days_of_supply as number(18, 1)) as days_of_supply,
-        -- the day stock runs out at the current pace; null when nothing sells
+        cast(supply.units_sold as number(38, 0)) as units_sold_last_7d,
+        cast(round(supply.window_seconds / 3600, 2) as number(18, 2)) as demand_window_hours,
+        cast(round(supply.avg_daily_units, 2) as number(18, 2)) as avg_daily_units_last_7d,
+        cast(round(supply.days_of_supply, 1) as number(18, 1)) as days_of_supply,
+        -- that instant's date in the store's own time zone
         cast(
-            {{ dbt.dateadd(
-                'day',
-                'cast(floor(greatest(supply.days_of_supply, 0)) as integer)',
-                'cast(supply.as_of_at as date)'
+            {{ to_local_time(
+                'supply.projected_sell_through_at',
+                'coalesce(stores.time_zone, ' ~ web_store_time_zone() ~ ')'
             ) }} as date
         ) as projected_sell_through_date,
         cast(row_number() over (

@@ -6,6 +6,12 @@ stream_batches as (
 
 ),
 
+latency_samples as (
+
+    select * from {{ ref('int_latency_samples_unnested') }}
+
+),
+
 quarantine_events as (
 
     select * from {{ ref('stg_lake__quarantine_events') }}
@@ -28,12 +34,22 @@ queries as (
         sum(late_events) as late_events,
         sum(duplicate_events) as duplicate_events,
         sum(quarantined_rows) as quarantined_rows,
-        -- the typical batch: medians of the batches' own percentiles
-        median(latency_p50_ms) as latency_p50_ms,
-        median(latency_p95_ms) as latency_p95_ms,
         max(committed_at) as last_batch_at
 
     from stream_batches
+    group by query_name
+
+),
+
+query_latency as (
+
+    -- percentiles over every sampled event of the query, not medians of batch percentiles
+    select
+        query_name,
+        percentile_cont(0.5) within group (order by latency_ms) as latency_p50_ms,
+        percentile_cont(0.95) within group (order by latency_ms) as latency_p95_ms
+
+    from latency_samples
     group by query_name
 
 ),
@@ -56,6 +72,7 @@ last_load as (
 
     from loader_states
     where lake_table_name = 'ops.stream_batches'
+      and delta_version is not null
 
 ),
 
@@ -71,13 +88,15 @@ final as (
         cast(queries.quarantined_rows as number(38, 0)) as quarantined_rows,
         cast(coalesce(quarantine_by_family.quarantined_events_landed, 0) as number(38, 0))
             as quarantined_events_landed,
-        cast(queries.latency_p50_ms as float) as latency_p50_ms,
-        cast(queries.latency_p95_ms as float) as latency_p95_ms,
+        cast(round(query_latency.latency_p50_ms, 1) as float) as latency_p50_ms,
+        cast(round(query_latency.latency_p95_ms, 1) as float) as latency_p95_ms,
         queries.last_batch_at,
         last_load.last_loaded_at
 
     from queries
     cross join last_load
+    left join query_latency
+        on queries.query_name = query_latency.query_name
     left join quarantine_by_family
         on queries.family = quarantine_by_family.family
 

@@ -2,7 +2,7 @@ with
 
 sales_lines as (
 
-    select * from {{ ref('stg_lake__sales_lines') }}
+    select * from {{ ref('int_sales_lines_localized') }}
 
 ),
 
@@ -14,15 +14,16 @@ products as (
 
 product_days as (
 
+    -- sales_date: the selling store's local business date
     select
-        cast(sold_at as date) as sales_date,
+        sales_date,
         product_id,
         count(distinct transaction_id) as orders,
         sum(quantity) as units,
         sum(line_revenue_usd) as revenue_usd
 
     from sales_lines
-    group by cast(sold_at as date), product_id
+    group by sales_date, product_id
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 sales_lines as (
 
-    select * from {{ ref('stg_lake__sales_lines') }}
+    select * from {{ ref('int_sales_lines_localized') }}
 
 ),
 
@@ -14,15 +14,16 @@ products as (
 
 product_hours as (
 
+    -- sales_hour: the selling store's local business hour
     select
-        {{ dbt.date_trunc('hour', 'sold_at') }} as sales_hour,
+        sales_hour,
         product_id,
         count(distinct transaction_id) as orders,
         sum(quantity) as units,
         sum(line_revenue_usd) as revenue_usd
 
     from sales_lines
-    group by {{ dbt.date_trunc('hour', 'sold_at') }}, product_id
+    group by sales_hour, product_id
 
 ),
 

@@ -133,18 +133,23 @@ def test_low_stock_is_the_twenty_lowest_ranks(panels: dict[str, pd.DataFrame]) -
     )
 
 
-def test_funnel_totals_and_steps(panels: dict[str, pd.DataFrame]) -> None:
+def test_funnel_totals_and_steps_are_the_latest_day(panels: dict[str, pd.DataFrame]) -> None:
     rows = _frame("fct_funnel_by_category")
+    rows = rows[rows["funnel_date"] == rows["funnel_date"].max()]
     steps = queries.funnel_steps(panels[queries.FUNNEL_TOTALS.title])
-    views = rows["views"].sum()
+    viewed, carted, bought = (
+        rows[c].sum() for c in ("sessions_viewed", "sessions_carted", "sessions_purchased")
+    )
     expected = pd.DataFrame(
         {
             "step": ["Viewed", "Added to cart", "Purchased"],
-            "events": [int(views), int(rows["carts"].sum()), int(rows["purchases"].sum())],
-            "share_of_views": [1.0, rows["carts"].sum() / views, rows["purchases"].sum() / views],
+            "sessions": [int(viewed), int(carted), int(bought)],
+            "share_of_views": [1.0, carted / viewed, bought / viewed],
         }
     )
     pdt.assert_frame_equal(steps, expected)
+    by_category = panels[queries.FUNNEL_BY_CATEGORY.title]
+    assert sorted(by_category["category_code"]) == sorted(rows["category_code"])
 
 
 def test_aov_by_discount_band(panels: dict[str, pd.DataFrame]) -> None:
@@ -153,10 +158,16 @@ def test_aov_by_discount_band(panels: dict[str, pd.DataFrame]) -> None:
 
 
 def test_clv_and_pipeline_health_summaries(panels: dict[str, pd.DataFrame]) -> None:
-    clv = _frame("fct_customer_lifetime_value")["revenue_usd"]
+    clv = _frame("fct_customer_lifetime_value")
     summary = queries.clv_summary(panels[queries.CUSTOMER_LIFETIME_VALUE.title])
+    value = clv["lifetime_value_usd"]
     assert summary == pytest.approx(
-        {"customers": len(clv), "median_usd": clv.median(), "p90_usd": clv.quantile(0.9)}
+        {
+            "customers": len(value),
+            "median_usd": value.median(),
+            "p90_usd": value.quantile(0.9),
+            "median_historical_usd": clv["historical_revenue_usd"].median(),
+        }
     )
     health_rows = _frame("fct_pipeline_health")
     health = queries.health_summary(panels[queries.PIPELINE_HEALTH.title])
@@ -164,6 +175,31 @@ def test_clv_and_pipeline_health_summaries(panels: dict[str, pd.DataFrame]) -> N
     assert health["late_events"] == health_rows["late_events"].sum()
     assert health["quarantined_rows"] == health_rows["quarantined_rows"].sum()
     assert pd.Timestamp(health["last_loaded_at"]) == health_rows["last_loaded_at"].max()
+
+
+def test_the_live_panel_knows_how_old_its_newest_minute_is(
+    panels: dict[str, pd.DataFrame],
+) -> None:
+    rows = _frame("fct_product_sales_minute")
+    frame = panels[queries.LIVE_FRESHNESS.title]
+    age = queries.live_age(frame)
+    read_at = pd.Timestamp(frame.loc[0, "read_at"])
+    assert age.newest_window_end == rows["window_end"].max()
+    assert age.window_age_s == pytest.approx((read_at - rows["window_end"].max()).total_seconds())
+    assert age.landed_age_s == pytest.approx((read_at - rows["loaded_at"].max()).total_seconds())
+    assert age.describe().startswith("newest minute ended ")
+
+
+def test_live_age_wording() -> None:
+    frame = pd.DataFrame(
+        {
+            "newest_window_end": [pd.Timestamp("2026-03-02 10:00:00")],
+            "newest_loaded_at": [pd.Timestamp("2026-03-02 10:00:05")],
+            "read_at": [pd.Timestamp("2026-03-02 10:00:42")],
+        }
+    )
+    assert queries.live_age(frame).describe() == "newest minute ended 42 s ago, landed 37 s ago"
+    assert queries.live_age(frame.iloc[0:0]).describe() == "no minute landed yet"
 
 
 def test_missing_marts_are_named(tmp_path: Path) -> None:

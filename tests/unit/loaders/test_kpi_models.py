@@ -7,12 +7,7 @@ from pathlib import Path
 import yaml
 from pydantic import SecretStr
 
-from loaders.kpi_models import (
-    DBT_PROJECT_DIR,
-    dbt_arguments,
-    dbt_environment,
-    dbt_target,
-)
+from loaders.kpi_models import DBT_PROJECT_DIR, dbt_arguments, dbt_environment
 from retail_lakehouse import tables
 from retail_lakehouse.settings import Settings
 
@@ -21,7 +16,7 @@ def _settings(**values: object) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-def test_environment_comes_from_settings_and_unsets_what_is_not_configured() -> None:
+def test_environment_comes_from_settings_and_secrets_travel_as_dbt_env_secrets() -> None:
     settings = _settings(
         snowflake_account="acme-xy123",
         snowflake_user="loader",
@@ -30,18 +25,51 @@ def test_environment_comes_from_settings_and_unsets_what_is_not_configured() -> 
         snowflake_analytics_schema="MARTS",
     )
     env = dbt_environment(settings)
-    assert env["DBT_TARGET"] == "account"
     assert env["SNOWFLAKE_ACCOUNT"] == "acme-xy123"
-    assert env["SNOWFLAKE_PASSWORD"] == "s3cret"
+    # dbt scrubs DBT_ENV_SECRET_* from its logs; a plain SNOWFLAKE_PASSWORD it would not
+    assert env["DBT_ENV_SECRET_SNOWFLAKE_PASSWORD"] == "s3cret"
+    assert env["SNOWFLAKE_PASSWORD"] is None
+    assert [k for k, v in env.items() if v == "s3cret"] == ["DBT_ENV_SECRET_SNOWFLAKE_PASSWORD"]
     assert env["SNOWFLAKE_SCHEMA"] == "LANDED"
     assert env["SNOWFLAKE_ANALYTICS_SCHEMA"] == "MARTS"
     assert env["SNOWFLAKE_HOST"] is None and env["SNOWFLAKE_ROLE"] is None
 
 
-def test_a_server_without_an_account_uses_the_server_target() -> None:
-    assert dbt_target(_settings(snowflake_host="127.0.0.1", snowflake_port=8123)) == "server"
-    assert dbt_target(_settings()) == "account"  # the in-process emulator
-    assert dbt_environment(_settings(snowflake_port=8123))["SNOWFLAKE_PORT"] == "8123"
+def test_key_pair_and_token_settings_reach_dbt_as_secrets(tmp_path: Path) -> None:
+    key = tmp_path / "rsa_key.p8"
+    key.write_text("-----BEGIN ENCRYPTED PRIVATE KEY-----\n")
+    env = dbt_environment(
+        _settings(
+            snowflake_account="acme",
+            snowflake_user="loader",
+            snowflake_private_key_file=str(key),
+            snowflake_private_key_passphrase=SecretStr("pp"),
+        )
+    )
+    assert env["SNOWFLAKE_PRIVATE_KEY_FILE"] == str(key)
+    assert env["DBT_ENV_SECRET_SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"] == "pp"
+    assert env["SNOWFLAKE_AUTHENTICATOR"] is None  # dbt hands the key to the connector
+    assert env["DBT_ENV_SECRET_SNOWFLAKE_PASSWORD"] is None
+    token = dbt_environment(
+        _settings(
+            snowflake_account="acme",
+            snowflake_user="loader",
+            snowflake_authenticator="PROGRAMMATIC_ACCESS_TOKEN",
+            snowflake_token=SecretStr("pat-123"),
+        )
+    )
+    assert token["SNOWFLAKE_AUTHENTICATOR"] == "programmatic_access_token"
+    assert token["DBT_ENV_SECRET_SNOWFLAKE_TOKEN"] == "pat-123"
+
+
+def test_emulators_get_placeholder_credentials_and_accounts_never_do() -> None:
+    emulated = dbt_environment(_settings())
+    assert emulated["SNOWFLAKE_ACCOUNT"] == "emulator"
+    assert emulated["DBT_ENV_SECRET_SNOWFLAKE_PASSWORD"] == "emulator"
+    server = dbt_environment(_settings(snowflake_host="127.0.0.1", snowflake_port=8123))
+    assert (server["SNOWFLAKE_PORT"], server["SNOWFLAKE_PROTOCOL"]) == ("8123", "https")
+    real = dbt_environment(_settings(snowflake_account="acme", snowflake_user="u"))
+    assert real["DBT_ENV_SECRET_SNOWFLAKE_PASSWORD"] is None
 
 
 def test_arguments_point_at_the_project_and_keep_artifacts_out_of_git(tmp_path: Path) -> None:
@@ -56,11 +84,15 @@ def test_arguments_point_at_the_project_and_keep_artifacts_out_of_git(tmp_path: 
     assert args[-1] == "--full-refresh"
 
 
-def test_profiles_hold_no_secret() -> None:
+def test_profiles_hold_no_secret_and_no_emulator_default() -> None:
     profiles = (DBT_PROJECT_DIR / "profiles.yml").read_text()
-    assert "env_var('SNOWFLAKE_PASSWORD'" in profiles
-    for output in yaml.safe_load(profiles)["retail_lakehouse"]["outputs"].values():
-        assert output["password"].startswith("{{ env_var(")
+    [output] = yaml.safe_load(profiles)["retail_lakehouse"]["outputs"].values()
+    for field in ("password", "private_key", "private_key_passphrase", "token"):
+        assert output[field].startswith("{{ env_var('DBT_ENV_SECRET_SNOWFLAKE_"), field
+    # what a real account must be told has no default to fall back on
+    for field in ("account", "database", "schema"):
+        assert output[field].count("env_var(") == 1 and "', '" not in output[field], field
+    assert "emulator" not in profiles.split("retail_lakehouse:")[1]
 
 
 def test_sources_declare_every_landed_table_once() -> None:

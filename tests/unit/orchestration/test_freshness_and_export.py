@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from loaders.airflow_connection import settings_with_connection
+from loaders.airflow_connection import settings_for_task
 from loaders.daily_export import format_daily_kpis
 from loaders.freshness import (
     LakeMissingError,
@@ -97,24 +97,72 @@ def test_kpi_freshness_is_build_end_minus_produce_time():
     produced = [built - timedelta(seconds=s) for s in (30, 10, 20, 40)]
     result = freshness_of(produced, built)
     assert (result.newest_s, result.p50_s, result.max_s) == (10.0, 25.0, 40.0)
+    assert result.p95_s == 38.5  # between the two oldest, as percentile_cont interpolates
     assert result.counted_sales_lines == 4
     assert freshness_of([], built).newest_s is None
 
 
-class _Conn:
-    conn_id = "retail_snowflake"
-    host = None
-    schema = "LANDED"
-    login = "loader"
-    password = "s3cret"
-    port = None
-    extra_dejson = {"account": "xy12345", "warehouse": "LOAD_WH", "role": "LOADER"}
+def _connection(monkeypatch, tmp_path, **extra: object) -> None:
+    """An Airflow connection `retail_snowflake` of the Snowflake provider's type, defined
+    the way a deployment can (AIRFLOW_CONN_<ID> as JSON)."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow_home"))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_RETAIL_SNOWFLAKE",
+        json.dumps(
+            {
+                "conn_type": "snowflake",
+                "login": "LOADER",
+                "password": "key-passphrase-77",
+                "schema": "LANDED",
+                "extra": {"account": "xy12345", "warehouse": "LOAD_WH", "role": "LOADER", **extra},
+            }
+        ),
+    )
 
 
-def test_airflow_connection_overrides_the_environment_without_leaking_the_password():
-    settings = settings_with_connection(Settings(snowflake_user="env_user"), _Conn())
-    assert (settings.snowflake_account, settings.snowflake_user) == ("xy12345", "loader")
+def test_an_airflow_key_pair_connection_is_read_through_the_snowflake_hook(monkeypatch, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_file = tmp_path / "rsa_key.p8"
+    key_file.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"key-passphrase-77"),
+        )
+    )
+    _connection(monkeypatch, tmp_path, private_key_file=str(key_file), analytics_schema="MARTS")
+    settings = settings_for_task(Settings(_env_file=None, snowflake_user="env_user"))  # type: ignore[call-arg]
+    assert (settings.snowflake_account, settings.snowflake_user) == ("xy12345", "LOADER")
     assert (settings.snowflake_schema, settings.snowflake_warehouse) == ("LANDED", "LOAD_WH")
-    assert settings.snowflake_password.get_secret_value() == "s3cret"
-    assert "s3cret" not in repr(settings)
+    assert settings.snowflake_analytics_schema == "MARTS"
+    # the hook decrypted the key with the connection's password: the password is not one
+    assert settings.snowflake_password is None
+    loaded = serialization.load_pem_private_key(
+        settings.snowflake_private_key.get_secret_value().encode(), password=None
+    )
+    assert loaded.private_numbers() == private.private_numbers()
+    from retail_lakehouse import warehouse
+
+    params = warehouse.connection_params(settings)
+    assert params["authenticator"] == "SNOWFLAKE_JWT" and "password" not in params
+    for text in (repr(settings), str(settings.model_dump())):
+        assert "key-passphrase-77" not in text and "PRIVATE KEY" not in text
     assert not settings.uses_warehouse_emulator
+
+
+def test_an_airflow_password_connection_still_works(monkeypatch, tmp_path):
+    _connection(monkeypatch, tmp_path)
+    settings = settings_for_task(Settings(_env_file=None))  # type: ignore[call-arg]
+    assert settings.snowflake_password.get_secret_value() == "key-passphrase-77"
+    assert settings.snowflake_private_key is None
+    assert "key-passphrase-77" not in repr(settings)
+
+
+def test_without_an_airflow_connection_the_environment_is_used(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow_home"))
+    monkeypatch.delenv("AIRFLOW_CONN_RETAIL_SNOWFLAKE", raising=False)
+    settings = Settings(_env_file=None, snowflake_user="env_user")  # type: ignore[call-arg]
+    assert settings_for_task(settings) == settings

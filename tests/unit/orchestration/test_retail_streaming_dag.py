@@ -42,12 +42,24 @@ def test_dag_schedule_catchup_tags_and_docs(dagbag):
     assert dag.doc_md and "Reloading a date range" in dag.doc_md
 
 
-def test_every_task_retries_with_exponential_backoff(dagbag):
+def test_every_task_retries_with_backoff_has_a_timeout_and_reports_failures(dagbag):
     dag = dagbag.dags["retail_streaming"]
     for task in dag.tasks:
         assert task.retries >= 2, task.task_id
         assert task.retry_exponential_backoff >= 2, task.task_id
         assert task.max_retry_delay == timedelta(minutes=10), task.task_id
+        assert timedelta(0) < task.execution_timeout <= timedelta(hours=1), task.task_id
+        assert task.on_failure_callback, task.task_id
+
+
+def test_dbt_build_and_the_export_update_their_assets(dagbag):
+    from retail_lakehouse import tables
+
+    dag = dagbag.dags["retail_streaming"]
+    marts = {a.name for a in dag.get_task("dbt_build").outlets}
+    assert marts == {f"retail_lakehouse.analytics.{m.name}" for m in tables.ALL_MARTS}
+    [csv] = dag.get_task("export_daily_kpis").outlets
+    assert csv.name == "retail_lakehouse.outputs.aggregates_daily_csv"
 
 
 def test_tasks_run_in_order(dagbag):
@@ -56,6 +68,7 @@ def test_tasks_run_in_order(dagbag):
         "check_lake_freshness",
         "load_into_snowflake",
         "reload_date_range",
+        "dbt_source_freshness",
         "dbt_build",
         "export_daily_kpis",
     ]
@@ -77,8 +90,11 @@ def test_parsing_the_dag_imports_nothing_heavy():
         "import json, sys;"
         "from airflow.dag_processing.dagbag import DagBag;"
         f"DagBag(dag_folder={str(DAGS)!r});"
+        # the bare `snowflake` namespace package comes with the Snowflake provider's
+        # installed distributions; the connector itself must not be imported
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('loaders', 'snowflake', 'dbt', 'pyspark', 'fakesnow', 'deltalake'))))"
+        "('loaders', 'dbt', 'pyspark', 'fakesnow', 'deltalake') "
+        "or m.startswith('snowflake.'))))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ

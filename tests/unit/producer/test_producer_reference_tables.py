@@ -12,7 +12,8 @@ from retail_lakehouse.settings import Settings
 
 CATALOG = Catalog(
     stores=(
-        Store(1, "Springfield Mall", "physical", "Springfield", "Ohio", date(2010, 5, 1)),
+        Store(1, "Springfield Mall", "physical", "Springfield", "Ohio", date(2010, 5, 1),
+              "America/New_York"),
         Store(900, "Online Store", "online", "Springfield", "National", date(2012, 4, 1)),
     ),
     products=(
@@ -29,7 +30,7 @@ def read(root, layer_name: str) -> pa.Table:
 
 
 def test_stores_and_products_are_written_with_their_types(tmp_path) -> None:
-    settings = Settings(lake_root=str(tmp_path))
+    settings = Settings(lake_root=str(tmp_path), web_store_time_zone="America/Los_Angeles")
     write_reference_tables(settings, CATALOG)
 
     stores = read(tmp_path, "stores")
@@ -37,9 +38,12 @@ def test_stores_and_products_are_written_with_their_types(tmp_path) -> None:
     assert stores.schema.field("opened_on").type == pa.date32()
     assert stores.sort_by("store_id").to_pylist() == [
         {"store_id": 1, "store_name": "Springfield Mall", "store_type": "physical",
-         "city": "Springfield", "region": "Ohio", "opened_on": date(2010, 5, 1)},
+         "city": "Springfield", "region": "Ohio", "opened_on": date(2010, 5, 1),
+         "time_zone": "America/New_York"},
+        # the web store's business day is the configured one
         {"store_id": 900, "store_name": "Online Store", "store_type": "online",
-         "city": "Springfield", "region": "National", "opened_on": date(2012, 4, 1)},
+         "city": "Springfield", "region": "National", "opened_on": date(2012, 4, 1),
+         "time_zone": "America/Los_Angeles"},
     ]  # fmt: skip
 
     products = read(tmp_path, "products")
@@ -64,3 +68,24 @@ def test_rerunning_replaces_instead_of_appending(tmp_path) -> None:
     assert read(tmp_path, "stores").num_rows == 2
     assert read(tmp_path, "products").num_rows == 2
     assert DeltaTable(f"{tmp_path}/reference/products").version() == 1
+
+
+def test_reference_tables_carry_the_change_data_feed_property(tmp_path) -> None:
+    settings = Settings(lake_root=str(tmp_path))
+    write_reference_tables(settings, CATALOG)
+    for name in ("stores", "products"):
+        configuration = DeltaTable(f"{tmp_path}/reference/{name}").metadata().configuration
+        assert configuration.get("delta.enableChangeDataFeed") == "true"
+
+
+def test_physical_stores_get_their_state_time_zone() -> None:
+    from producer.catalog import build_catalog
+    from producer.time_zones import state_time_zone
+
+    catalog = build_catalog(42)
+    assert {s.time_zone for s in catalog.physical_stores} == {
+        state_time_zone(s.region) for s in catalog.physical_stores
+    }
+    assert state_time_zone("California") == "America/Los_Angeles"
+    assert state_time_zone("Texas") == "America/Chicago"
+    assert state_time_zone("Atlantis") == "America/New_York"

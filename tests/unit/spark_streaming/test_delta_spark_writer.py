@@ -150,3 +150,20 @@ def test_a_merge_finishing_first_does_not_strip_the_other_merges_txn(
 
 
 ADDITIVE_BY_PRODUCT = MergeSpec(keys=BY_PRODUCT.keys, updates={"orders": "t.orders + s.orders"})
+
+
+def test_tables_the_warehouse_loads_carry_the_change_data_feed(
+    writer: DeltaSparkWriter, tmp_path: Path
+) -> None:
+    from retail_lakehouse import tables
+    from spark_streaming.delta_rs_writer import DeltaRsWriter
+
+    rows = orders("store_id", id1=1)
+    writer.merge(tables.SALES_BY_STORE_MINUTE, rows, ADDITIVE, BatchTxn("q", 0))
+    spark_made = stored(writer, tables.SALES_BY_STORE_MINUTE).metadata().configuration
+    assert spark_made.get("delta.enableChangeDataFeed") == "true"
+
+    rs = DeltaRsWriter(Settings(lake_root=str(tmp_path / "rs"), _env_file=None))  # type: ignore[call-arg]
+    rs.merge(tables.SALES_BY_STORE_MINUTE, rows, ADDITIVE, BatchTxn("q", 0))
+    rs_made = DeltaTable(rs.uri(tables.SALES_BY_STORE_MINUTE)).metadata().configuration
+    assert rs_made.get("delta.enableChangeDataFeed") == "true"

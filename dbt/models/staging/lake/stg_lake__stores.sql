@@ -15,7 +15,9 @@ renamed as (
         city,
         region,
         cast(opened_on as date) as opened_on,
-        store_type = 'online' as is_online
+        store_type = 'online' as is_online,
+        -- the zone of the store's business day; the web store's when the lake has none
+        coalesce(time_zone, {{ web_store_time_zone() }}) as time_zone
 
     from source
 

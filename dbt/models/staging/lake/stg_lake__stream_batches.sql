@@ -25,12 +25,15 @@ renamed as (
         cast(latency_p50_ms as float) as latency_p50_ms,
         cast(latency_p95_ms as float) as latency_p95_ms,
         cast(latency_max_ms as float) as latency_max_ms,
+        -- the batch's sampled produce-to-gold latencies, a JSON array of milliseconds
+        latency_sample_ms as latency_samples_json,
 
         -- timestamps (UTC)
         cast(started_at as timestamp_ntz) as started_at,
         cast(committed_at as timestamp_ntz) as committed_at,
         cast(watermark as timestamp_ntz) as watermark_at,
-        cast(max_event_time as timestamp_ntz) as max_event_at
+        cast(max_event_time as timestamp_ntz) as max_event_at,
+        cast(_loaded_at as timestamp_ntz) as loaded_at
 
     from source
 

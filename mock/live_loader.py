@@ -1,0 +1,87 @@
+"""The demo's live loader: `lakehouse load --follow` as a child process beside the
+streams, stopped once it has taken in what the streams wrote, with its report.
+
+A process of its own: the emulated warehouse is a DuckDB file that one process holds
+while it writes, and the follower's dbt runs stay out of the Spark driver's process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from retail_lakehouse.settings import Settings
+from retail_lakehouse.warehouse import emulator_path
+
+
+class LiveLoader:
+    """Start with `start()`; `stop()` waits until the marts count every sale it landed
+    (or `settle_s` passes), interrupts it, and returns its report."""
+
+    def __init__(self, settings: Settings, outputs: Path) -> None:
+        self.settings = settings
+        self.report_path = outputs / "follow_report.json"
+        self.log_path = outputs / "follow.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["LAKE_ROOT"] = self.settings.resolved_lake_root
+        env["LOADER_FOLLOW_INTERVAL_S"] = str(self.settings.loader_follow_interval_s)
+        if self.settings.uses_warehouse_emulator:
+            env["WAREHOUSE_EMULATOR_PATH"] = str(emulator_path(self.settings))
+        return env
+
+    def start(self) -> LiveLoader:
+        self.report_path.unlink(missing_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "lakehouse_cli", "load", "--follow", "--no-progress",
+                 "--report", str(self.report_path)],
+                env=self.environment(), stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        return self
+
+    def report(self) -> dict[str, Any] | None:
+        try:
+            return dict(json.loads(self.report_path.read_text()))
+        except (OSError, ValueError):
+            return None
+
+    def close(self) -> None:
+        """On the way out after an error: end the child, whatever it was doing."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self, *, settle_s: float = 90.0) -> dict[str, Any] | None:
+        """Let it land and count what the streams wrote (its counts stop moving over two
+        cycles), then SIGINT it and return its final report."""
+        if self.process is None:
+            return None
+        deadline = time.monotonic() + settle_s
+        last: tuple[Any, ...] | None = None
+        steady = 0
+        while time.monotonic() < deadline and self.process.poll() is None:
+            report = self.report() or {}
+            now = (report.get("rows_loaded"), (report.get("freshness") or {}).get("sales"))
+            steady = steady + 1 if now == last and report.get("refreshes") else 0
+            if steady >= 2:
+                break
+            last = now
+            time.sleep(max(1.0, self.settings.loader_follow_interval_s) + 1.0)
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.report()
