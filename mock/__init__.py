@@ -1,2 +1,2 @@
-"""Runs the whole system on one machine without infrastructure: an embedded
-Kafka-protocol broker, a local lake, and the demo that drives them."""
+"""Runs the whole system on one machine without infrastructure: a local Apache Kafka
+broker, a local lake, and the demo that drives them."""

@@ -79,7 +79,7 @@ def run_until_consumed(settings: Settings, families: list[str], expected: dict[s
         await_pipeline(
             running,
             done=lambda: all(
-                running.records_read(topics[name]) >= expected[name] for name in families
+                running.committed_through(topics[name]) >= expected[name] for name in families
             ),
         )
     finally:

@@ -99,8 +99,8 @@ class DeltaSparkWriter:
         path = self.path(spec)
         if not DeltaTable.isDeltaTable(session, path):
             # an empty table first, so the first batch goes through the same merge
-            creator = df.limit(0).write.format("delta").mode("ignore").options(
-                **spec.delta_properties
+            creator = (
+                df.limit(0).write.format("delta").mode("ignore").options(**spec.delta_properties)
             )
             if spec.partition_by:
                 creator = creator.partitionBy(*spec.partition_by)

@@ -46,6 +46,11 @@ class RunningPipeline:
         """Records of `topic` the pipeline has committed since it started."""
         return self.processor.records_read[topic]
 
+    def committed_through(self, topic: str) -> int:
+        """How far the lake has `topic`, this run's batches and earlier runs' alike: the
+        sum over its partitions of the next offset to read."""
+        return sum(self.processor.read_offsets.get(topic, {}).values())
+
 
 def start_pipeline(
     spark: SparkSession,

@@ -40,11 +40,18 @@ MAX_EVENT_AHEAD_OF_ARRIVAL = timedelta(minutes=1)
 RESTOCKING_CHANGE_TYPES = ("restock",)
 
 
-def contract_rules(parsed: payload.ParsedPayload, contract: EventContract) -> list[Rule]:
+def contract_rules(
+    parsed: payload.ParsedPayload, contract: EventContract, *, with_types: bool = True
+) -> list[Rule]:
+    """The contract's rules in check order; without the wrong_type ones (which read
+    the payload's text) when `with_types` is False: `parsed.text` and `parsed.items`
+    are then not used."""
     by_stage: dict[str, list[tuple[Column, Column]]] = {stage: [] for stage in STAGES}
     for f in contract.fields:
         checks = (
-            _array_checks(parsed, f, contract) if f.kind == "array" else _scalar_checks(parsed, f)
+            _array_checks(parsed, f, contract, with_types)
+            if f.kind == "array"
+            else _scalar_checks(parsed, f, with_types)
         )
         for stage, detail, failed in checks:
             by_stage[stage].append((detail, failed))
@@ -52,10 +59,11 @@ def contract_rules(parsed: payload.ParsedPayload, contract: EventContract) -> li
     return [(stage, detail, failed) for stage in STAGES for detail, failed in by_stage[stage]]
 
 
-def _scalar_checks(parsed: payload.ParsedPayload, f: Field) -> list[Rule]:
-    typed, text, name = parsed.event[f.name], parsed.text[f.name], F.lit(f.name)
+def _scalar_checks(parsed: payload.ParsedPayload, f: Field, with_types: bool) -> list[Rule]:
+    typed, name = parsed.event[f.name], F.lit(f.name)
     checks: list[Rule] = []
-    if f.kind != "string":
+    if f.kind != "string" and with_types:
+        text = parsed.text[f.name]
         checks.append((WRONG_TYPE, name, payload.is_wrong_type(typed, text, f)))
     if f.required:
         checks.append((MISSING_FIELD, name, typed.isNull()))
@@ -66,21 +74,27 @@ def _scalar_checks(parsed: payload.ParsedPayload, f: Field) -> list[Rule]:
     return checks
 
 
-def _array_checks(parsed: payload.ParsedPayload, f: Field, contract: EventContract) -> list[Rule]:
+def _array_checks(
+    parsed: payload.ParsedPayload, f: Field, contract: EventContract, with_types: bool
+) -> list[Rule]:
     """Checks of an array and of its items' fields, on whole arrays of one item field
     at a time (lines.quantity is an array<int>): vectorised array functions run
     compiled, while a lambda per item would run interpreted, several times slower."""
-    typed, text, items = parsed.event[f.name], parsed.text[f.name], parsed.items[f.name]
-    checks: list[Rule] = [
-        (WRONG_TYPE, F.lit(f.name), payload.is_not_array(typed, text, items)),
-        (WRONG_TYPE, F.lit(f"{f.name}[]"), payload.has_non_object_item(text, items)),
-    ]
+    typed = parsed.event[f.name]
+    checks: list[Rule] = []
+    if with_types:
+        text, items = parsed.text[f.name], parsed.items[f.name]
+        checks += [
+            (WRONG_TYPE, F.lit(f.name), payload.is_not_array(typed, text, items)),
+            (WRONG_TYPE, F.lit(f"{f.name}[]"), payload.has_non_object_item(text, items)),
+        ]
     if f.required:
         checks.append((MISSING_FIELD, F.lit(f.name), typed.isNull() | (F.size(typed) == 0)))
     for child in f.items:
-        values, texts = typed[child.name], items[child.name]
+        values = typed[child.name]
         detail = F.lit(f"{f.name}[].{child.name}")
-        if child.kind != "string":
+        if child.kind != "string" and with_types:
+            texts = items[child.name]
             checks.append((WRONG_TYPE, detail, payload.has_wrong_type_item(values, texts, child)))
         if child.required:
             checks.append((MISSING_FIELD, detail, payload.has_null(values)))

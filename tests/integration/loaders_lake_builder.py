@@ -40,17 +40,6 @@ from retail_lakehouse.settings import Settings
 from spark_streaming.delta_rs_writer import DeltaRsWriter, delta_schema
 from spark_streaming.lake_writer import BatchTxn, MergeSpec
 
-
-class ArrowFrame:
-    """What the writer needs from a Spark DataFrame: its rows as Arrow."""
-
-    def __init__(self, table: pa.Table) -> None:
-        self.table = table
-
-    def toArrow(self) -> pa.Table:  # Spark's name
-        return self.table
-
-
 INVENTORY_SCHEMA = pa.schema(
     [
         ("event_id", pa.string()),
@@ -106,13 +95,13 @@ class LakeBuilder:
             table = table.append_column("event_date", pc.cast(table["event_time"], pa.date32()))
         if table.num_rows:
             self._create(spec, table)
-            self.writer.append(spec, ArrowFrame(table), BatchTxn("loader-tests", self.batch_id))
+            self.writer.append(spec, table, BatchTxn("loader-tests", self.batch_id))
 
     def _merge(self, spec, table: pa.Table) -> None:
         if table.num_rows:
             self._create(spec, table)
             txn = BatchTxn("loader-tests", self.batch_id)
-            self.writer.merge(spec, ArrowFrame(table), MergeSpec(spec.keys), txn)
+            self.writer.merge(spec, table, MergeSpec(spec.keys), txn)
 
     def feed(self, messages: list[OutboundMessage], products: pa.Table | None = None) -> None:
         self.batch_id += 1

@@ -29,8 +29,11 @@ def test_broker_command_serves_until_interrupted(tmp_path: Path) -> None:
     try:
         assert process.stdout is not None
         first = process.stdout.readline()
+        data = process.stdout.readline()
         second = process.stdout.readline()
-        assert first.startswith("Kafka-protocol broker"), first
+        assert first.startswith("Apache Kafka (single node, KRaft) listening on"), first
+        assert data.startswith(f"Data: {tmp_path / 'kafka_data'} (kept across restarts)"), data
+        assert (tmp_path / "kafka_data" / "log" / "meta.properties").exists()
         assert second.strip().startswith("In other terminals: export KAFKA_BOOTSTRAP_SERVERS=")
         address = second.strip().rsplit("=", 1)[1]
         # the printed address serves the project's own commands

@@ -56,9 +56,9 @@ def test_append_is_idempotent_on_s3(spark: SparkSession, writer: DeltaRsWriter) 
     second = spark.createDataFrame([("e3", dt.date(2026, 3, 2))], schema)
 
     assert writer.uri(spec) == f"s3://{BUCKET}/lake/bronze/s3_events"
-    assert writer.append(spec, first, BatchTxn("sales", 0)) is True
-    assert writer.append(spec, first, BatchTxn("sales", 0)) is False
-    assert writer.append(spec, second, BatchTxn("sales", 1)) is True
+    assert writer.append(spec, first.toArrow(), BatchTxn("sales", 0)) is True
+    assert writer.append(spec, first.toArrow(), BatchTxn("sales", 0)) is False
+    assert writer.append(spec, second.toArrow(), BatchTxn("sales", 1)) is True
 
     expected = spark.createDataFrame(
         [("e1", dt.date(2026, 3, 1)), ("e2", dt.date(2026, 3, 2)), ("e3", dt.date(2026, 3, 2))],
@@ -77,9 +77,14 @@ def test_merge_on_s3(spark: SparkSession, writer: DeltaRsWriter) -> None:
     ]
     for batch_id, rows in enumerate(batches):
         frame = spark.createDataFrame(rows, GOLD_SCHEMA)
-        assert writer.merge(SALES_BY_PRODUCT_MINUTE, frame, ADDITIVE, BatchTxn("sales", batch_id))
+        assert writer.merge(
+            SALES_BY_PRODUCT_MINUTE, frame.toArrow(), ADDITIVE, BatchTxn("sales", batch_id)
+        )
     replay = spark.createDataFrame(batches[1], GOLD_SCHEMA)
-    assert writer.merge(SALES_BY_PRODUCT_MINUTE, replay, ADDITIVE, BatchTxn("sales", 1)) is False
+    assert (
+        writer.merge(SALES_BY_PRODUCT_MINUTE, replay.toArrow(), ADDITIVE, BatchTxn("sales", 1))
+        is False
+    )
 
     expected = spark.createDataFrame(
         [gold_row(0, 1, 3, "10.01"), gold_row(0, 2, 2, "4.00"), gold_row(1, 1, 1, "1.00")],
@@ -100,7 +105,7 @@ def test_concurrent_appends_on_s3_lose_nothing(spark: SparkSession, writer: Delt
     def run_query(q: int) -> None:
         try:
             for b in range(3):
-                writer.append(QUARANTINE, frames[(q, b)], BatchTxn(f"q{q}", b))
+                writer.append(QUARANTINE, frames[(q, b)].toArrow(), BatchTxn(f"q{q}", b))
         except BaseException as error:
             errors.append(error)
 

@@ -32,6 +32,7 @@ NOT_DEPLOYMENT_SETTINGS = {
     "JVM_JARS_DIR": "jars `make install` fetched, for local runs and the local broker; the "
     "stack's spark-submit fetches --packages and runs Kafka's own image",
     "LAKEHOUSE_CRASH_AFTER_COMMIT": "the recovery drill, a test-only switch",
+    "CHROMIUM": "the headless browser `make screenshot` and the dashboard test drive",
 }
 
 

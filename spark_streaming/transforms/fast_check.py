@@ -1,0 +1,112 @@
+"""The cheap check most records pass: one typed parse, then the contract's value rules.
+
+A payload is parsed once with a schema that reads money exactly (DECIMAL(38,18)) and
+timestamps as text, and that keeps a corrupt-record column: Spark fills it when any
+field, at any depth, cannot be read as its type (an int given as "3" or 3.5, an item
+that is no object...). A record is valid when nothing is corrupt, every amount fits
+money exactly, every timestamp reads in the contract's format, no array holds a null
+item, and the contract's value rules (required fields, ranges, allowed values,
+cross-field rules, event times) all pass: exactly the records the full rule chain
+(`validation.rule_chain`) finds no fault in. The typed event of a valid record is then
+the parsed one with money cast to DECIMAL(12,2) and timestamps read.
+"""
+
+from __future__ import annotations
+
+from functools import reduce
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from retail_lakehouse.contracts import TIMESTAMP_FORMAT, EventFamily, Field, merged_fields
+from spark_streaming.schemas import MONEY, read_schema, spark_type
+from spark_streaming.transforms import payload, rules
+
+CORRUPT = "_corrupt_record"
+_EXACT = T.DecimalType(38, 18)
+_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}
+
+
+def _fast_type(f: Field) -> T.DataType:
+    if f.kind == "array":
+        return T.ArrayType(T.StructType([T.StructField(c.name, _fast_type(c)) for c in f.items]))
+    if f.kind == "money":
+        return _EXACT
+    if f.kind == "timestamp":
+        return T.StringType()
+    return spark_type(f)
+
+
+def fast_schema(family: EventFamily) -> T.StructType:
+    fields = [T.StructField(f.name, _fast_type(f)) for f in merged_fields(family)]
+    return T.StructType([*fields, T.StructField(CORRUPT, T.StringType())])
+
+
+def parse_fast(text: Column, family: EventFamily) -> Column:
+    return F.from_json(text, fast_schema(family), _OPTIONS)
+
+
+def typed_event(fast: Column, family: EventFamily) -> Column:
+    """The event in `read_schema(family)`'s types, from a fast parse."""
+    columns = []
+    for f in merged_fields(family):
+        value = fast[f.name]
+        if f.kind == "money":
+            value = value.try_cast(MONEY)
+        elif f.kind == "timestamp":
+            value = F.try_to_timestamp(value, F.lit(TIMESTAMP_FORMAT))
+        elif f.kind == "array":
+            if any(c.kind == "timestamp" for c in f.items):
+                raise NotImplementedError(f"{f.name}: timestamps inside arrays")
+            value = value.try_cast(spark_type(f))
+        columns.append(value.alias(f.name))
+    return F.struct(*columns).cast(read_schema(family))
+
+
+def type_faults(fast: Column, family: EventFamily) -> Column:
+    """True when something is present but not readable as its type (see module doc)."""
+    faults = [fast.isNull(), fast[CORRUPT].isNotNull()]
+    for f in merged_fields(family):
+        value = fast[f.name]
+        if f.kind == "money":
+            faults.append(_inexact(value, MONEY, _EXACT))
+        elif f.kind == "timestamp":
+            parsed = F.try_to_timestamp(value, F.lit(TIMESTAMP_FORMAT))
+            faults.append(value.isNotNull() & parsed.isNull())
+        elif f.kind == "array":
+            faults.append(payload.has_null(value))
+            for child in f.items:
+                if child.kind == "money":
+                    faults.append(
+                        _inexact(value[child.name], T.ArrayType(MONEY), T.ArrayType(_EXACT))
+                    )
+    return _any(faults)
+
+
+def value_faults(event: Column, family: EventFamily) -> Column:
+    """True when a value rule of the event's own contract fails (anything but a wrong
+    type, which `type_faults` covers), or the event type is missing or unknown."""
+    from spark_streaming.transforms.validation import event_type_faults, of_type
+
+    parsed = payload.ParsedPayload(event=event, text=F.lit(None), items={})
+    faults = [event_type_faults(event, family)]
+    for contract in family.contracts:
+        checks = [
+            failed for reason, _, failed in rules.contract_rules(parsed, contract, with_types=False)
+        ]
+        faults.append(of_type(event, contract) & _any(checks))
+    faults.append(rules.future_event_time(event, F.col("kafka_timestamp"))[2])
+    return _any(faults)
+
+
+def _inexact(amount: Column, money: T.DataType, exact: T.DataType) -> Column:
+    """Present, but not a money amount as it is: more decimals, or too large."""
+    same = amount == amount.try_cast(money).cast(exact)
+    return amount.isNotNull() & ~F.coalesce(same, F.lit(False))
+
+
+def _any(conditions: list[Column]) -> Column:
+    """Whether any condition holds; an unknown one (null) does not, as in the rule
+    chain's CASE, where a null condition is not taken."""
+    return reduce(lambda a, b: a | b, (F.coalesce(c, F.lit(False)) for c in conditions))
