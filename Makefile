@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 # where `make install` puts the JVM jars; the Python side reads the same variable
 export JVM_JARS_DIR ?= $(abspath .jvm)
 EVENTS ?= 50000
+# days of the shop's past the demo streams first, so the daily panels have history
+HISTORY_DAYS ?= 7
 # the dashboard reads the warehouse the demo built (the fakesnow emulator's files by default)
 WAREHOUSE_EMULATOR_PATH ?= warehouse_data
 DASHBOARD_PORT ?= 8501
@@ -46,7 +48,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 demo: install
-	$(BIN)/lakehouse demo --events $(EVENTS)
+	$(BIN)/lakehouse demo --events $(EVENTS) --history-days $(HISTORY_DAYS)
 
 dashboard: install
 	@echo "Dashboard: http://localhost:$(DASHBOARD_PORT)  (warehouse: $(WAREHOUSE_EMULATOR_PATH) unless SNOWFLAKE_* say otherwise; Ctrl-C stops it)"

@@ -30,12 +30,16 @@ _NOT_PASSED = ("KAFKA_", "SNOWFLAKE_", "S3_", "AWS_")
 _OWN = ("LAKE_ROOT", "CHECKPOINT_ROOT", "WAREHOUSE_EMULATOR_PATH", "DBT_ARTIFACTS_PATH")
 
 
-def demo_arguments(events: int, rate: float, warehouse: bool) -> list[str]:
+def demo_arguments(events: int, rate: float, warehouse: bool, history_days: int = 7) -> list[str]:
     """`lakehouse demo`'s arguments as `make demo EVENTS=N` passes them (and the rest)."""
     arguments = ["demo", "--events", str(events)]
     if rate != 1_000.0:  # the demo's default
         arguments += ["--rate", f"{rate:g}"]
-    return arguments if warehouse else [*arguments, "--no-warehouse"]
+    if not warehouse:
+        arguments.append("--no-warehouse")
+    if history_days != 7:  # the demo's default
+        arguments += ["--history-days", str(history_days)]
+    return arguments
 
 
 def _program() -> list[str]:
@@ -63,12 +67,18 @@ def demo_env(root: Path) -> dict[str, str]:
 
 
 def demo_run(
-    work_dir: Path, events: int, *, rate: float, warehouse: bool, timeout_s: float = 3_600.0
+    work_dir: Path,
+    events: int,
+    *,
+    rate: float,
+    warehouse: bool,
+    history_days: int = 7,
+    timeout_s: float = 3_600.0,
 ) -> dict[str, Any]:
     root = work_dir / "demo"
     outputs = root / "outputs"
     outputs.mkdir(parents=True, exist_ok=True)
-    arguments = demo_arguments(events, rate, warehouse)
+    arguments = demo_arguments(events, rate, warehouse, history_days)
     command = [*_program(), *arguments, "--outputs", str(outputs)]
     console = root / "demo.log"
     progress("demo", events=events, warehouse=warehouse, log=console)

@@ -28,6 +28,7 @@ class BenchSize:
     demo_events: int  # `lakehouse demo --events N` run as a subprocess; 0 = no demo
     demo_rate: float  # its --rate (events/s; `make demo` uses the default, 1,000)
     demo_warehouse: bool  # the demo's warehouse half too, as `make demo` runs it
+    demo_history_days: int = 7  # its --history-days (`make demo`'s default, 7)
 
 
 SIZES = {
@@ -49,6 +50,7 @@ SIZES = {
         demo_events=2_000,
         demo_rate=100.0,
         demo_warehouse=False,
+        demo_history_days=0,
     ),
     "small": BenchSize(
         name="small",

@@ -58,7 +58,13 @@ def _demo(size: BenchSize, work_dir: Path) -> dict[str, Any]:
 
     if size.demo_events <= 0:
         return {"skipped": f"size {size.name} has no demo run"}
-    return demo_run(work_dir, size.demo_events, rate=size.demo_rate, warehouse=size.demo_warehouse)
+    return demo_run(
+        work_dir,
+        size.demo_events,
+        rate=size.demo_rate,
+        warehouse=size.demo_warehouse,
+        history_days=size.demo_history_days,
+    )
 
 
 def _stack_sections(

@@ -58,6 +58,12 @@ def demo(
     warehouse: Annotated[
         bool, typer.Option(help="Then load the warehouse, build dbt and export the daily CSV.")
     ] = True,
+    history_days: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Days of the shop's past streamed first, at full speed; 0 = none."
+        ),
+    ] = 7,
 ) -> None:
     """The whole path offline: broker, producer, streams, warehouse, dbt, summary.
 
@@ -85,6 +91,7 @@ def demo(
         clock=clock,
         start=start.replace(tzinfo=UTC) if start and start.tzinfo is None else start,
         warehouse=warehouse,
+        history_days=history_days,
     )
 
 
@@ -243,6 +250,13 @@ def load(
         Path | None,
         typer.Option(help="With --follow: write the follow report (freshness) here as JSON."),
     ] = None,
+    measured_from: Annotated[
+        datetime | None,
+        typer.Option(
+            help="With --follow: measure the freshness of sales produced from this time "
+            "(UTC) on; earlier ones (a backfilled history) are loaded but not measured."
+        ),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar per table.")] = True,
 ) -> None:
     """Upsert what changed in the lake since the last load into Snowflake (or the emulator)."""
@@ -259,7 +273,9 @@ def load(
         from loaders.kpi_models import KpiModelsError
 
         try:
-            followed = follow_lake(settings, tables=names or None, report_path=report)
+            followed = follow_lake(
+                settings, tables=names or None, report_path=report, measured_from=measured_from
+            )
         except (LoadError, KpiModelsError) as error:
             typer.echo(f"lakehouse load failed: {error}", err=True)
             raise typer.Exit(1) from None

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -94,13 +95,14 @@ class FollowLoader:
         tables_: Iterable[str] | None = None,
         interval_s: float | None = None,
         on_cycle: Callable[[FollowReport], None] | None = None,
+        measured_from: datetime | None = None,
     ) -> None:
         self.settings = settings
         self.tables = list(tables_) if tables_ else None
         self.interval_s = settings.loader_follow_interval_s if interval_s is None else interval_s
         self.on_cycle = on_cycle
         self.report = FollowReport()
-        self.freshness = LiveMartFreshness()
+        self.freshness = LiveMartFreshness(produced_from=_naive_utc(measured_from))
         self._manifest: Any = None
         self._built_upstream = False
 
@@ -210,6 +212,7 @@ def follow_lake(
     *,
     tables: Iterable[str] | None = None,
     report_path: str | Path | None = None,
+    measured_from: datetime | None = None,
 ) -> FollowReport:
     """`lakehouse load --follow` until SIGINT or SIGTERM; the report is written as JSON
     to `report_path` (when given) after every refresh and at the end."""
@@ -225,7 +228,7 @@ def follow_lake(
             partial.write_text(json.dumps(report.to_dict(), indent=2))
             partial.replace(path)
 
-    follower = FollowLoader(settings, tables_=tables, on_cycle=write)
+    follower = FollowLoader(settings, tables_=tables, on_cycle=write, measured_from=measured_from)
     report = follower.run(stop)
     write(report)
     return report
@@ -237,3 +240,9 @@ def measure_follow_freshness(
     """For `make bench`: follow the lake in this thread until `stop` is set, then the
     produce-to-counted freshness of the sales it landed (p50, p95, max, target 60 s)."""
     return FollowLoader(settings, interval_s=interval_s).run(stop).freshness
+
+
+def _naive_utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)

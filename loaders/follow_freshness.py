@@ -11,7 +11,10 @@ refresh, read from the warehouse's clock, minus the sale's `produced_at` (the ti
 producer sent it, carried through the lake).
 
 Only rows landed since the previous refresh are read (by `_loaded_at`, which rises in
-commit order), so a refresh's measuring costs what it landed, not the table's size.
+commit order), so a refresh's measuring costs what it landed, not the table's size. With
+`produced_from`, sales produced before it (a backfilled history) are landed and counted
+in the marts but not measured: their age says how old the history is, not how fresh the
+follower keeps the marts.
 """
 
 from __future__ import annotations
@@ -92,6 +95,7 @@ class LiveMartFreshness:
     counted_s: list[float] = field(default_factory=list)  # in both live marts
     daily_only_s: list[float] = field(default_factory=list)  # late sales, daily KPIs only
     given_up: int = 0
+    produced_from: datetime | None = None  # naive UTC, as the warehouse returns timestamps
     _pending: dict[tuple[str, int], _Pending] = field(default_factory=dict)
     _windows: dict[tuple[datetime, int], datetime] = field(default_factory=dict)
     _lines_after: datetime | None = None
@@ -130,7 +134,9 @@ class LiveMartFreshness:
         )
         rows, self._lines_after = _since(conn, select, self._lines_after)
         for event_id, line, produced, ingested, event_time, product, late, landed in rows:
-            if produced is None:
+            if produced is None or (
+                self.produced_from is not None and produced < self.produced_from
+            ):
                 continue
             window = None if late else (_minute(event_time), int(product))
             self._pending[(str(event_id), int(line))] = _Pending(produced, window, ingested, landed)

@@ -10,6 +10,12 @@ with a fresh log, so the demo lake from the previous run is cleared first: its
 recorded offsets would point into a log that is gone. With a real cluster
 configured, nothing is cleared and the pipeline resumes where it stopped.
 
+First, `history_days` of the shop's past (producer/history.py: the simulator on its own
+clock up to shortly before now) are streamed at full speed, so the daily and 14-day
+panels and the inventory health have days behind them; the live traffic follows on top.
+The history's batches are left out of the latency the summary reports, and the live
+loader measures only sales produced after it.
+
 `--clock simulated` stamps events on the simulator's own timeline from `--start`, so a
 run covers as many shop days as its events span (about 27k events per simulated day at
 the default catalog) while produce-to-lake latency stays real. The warehouse half is
@@ -22,8 +28,11 @@ import logging
 import shutil
 import threading
 import time
+from collections import Counter
+from collections.abc import Mapping
 from contextlib import ExitStack
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +55,7 @@ def run_demo(
     clock: str = "realtime",
     start: datetime | None = None,
     warehouse: bool = True,
+    history_days: int = 7,
 ) -> dict[str, Any]:
     from mock.kafka_broker import LocalKafka
     from mock.summary import live_lines, render, summarize_lake, warehouse_lines, write_outputs
@@ -56,6 +66,7 @@ def run_demo(
     from spark_streaming.streams import start_pipeline, stop_pipeline
 
     started = time.monotonic()
+    seed = seed if seed is not None else settings.producer_seed
     with ExitStack() as stack:
         if not settings.kafka_bootstrap_servers:
             outputs.mkdir(parents=True, exist_ok=True)
@@ -70,7 +81,9 @@ def run_demo(
         stack.callback(spark.stop)
         running = start_pipeline(spark, settings)
         stack.callback(stop_pipeline, running)
-        live = _start_live_loader(settings, outputs) if warehouse else None
+        history = _stream_history(running, settings, history_days, seed, catch_up_timeout_s)
+        live_from = datetime.now(UTC)
+        live = _start_live_loader(settings, outputs, live_from) if warehouse else None
         if live is not None:
             stack.callback(live.close)
 
@@ -82,7 +95,7 @@ def run_demo(
                     settings,
                     events=events,
                     rate=rate or None,
-                    seed=seed if seed is not None else settings.producer_seed,
+                    seed=seed,
                     faults=FaultConfig.demo_defaults(),
                     clock=clock,  # type: ignore[arg-type]
                     start=start,
@@ -96,15 +109,17 @@ def run_demo(
         if "error" in outcome:
             raise RuntimeError(f"producer failed: {outcome['error']}") from outcome["error"]
         report = outcome["report"]
-        _wait_until_caught_up(running, report, settings, catch_up_timeout_s)
+        delivered = Counter(report.delivered_by_topic) + Counter(history.delivered_by_topic)
+        _wait_until_caught_up(running, delivered, settings, catch_up_timeout_s)
         stop_pipeline(running)
         wall_s = time.monotonic() - started
         followed = live.stop() if live is not None else None
 
-    lake_summary = summarize_lake(settings)
+    lake_summary = summarize_lake(settings, after_batch=history.last_batch)
     produced = report.to_dict()
     processed = running.processor.input_rows_total
     extra: dict[str, Any] = {
+        **history.lines(),
         "wall time (events to lake)": f"{wall_s:.1f} s",
         "records processed by the pipeline": processed,
     }
@@ -136,13 +151,53 @@ def _warehouse_installed() -> bool:
     return True
 
 
-def _start_live_loader(settings: Settings, outputs: Path) -> Any:
-    """`lakehouse load --follow` beside the streams (None without the warehouse half)."""
+def _start_live_loader(settings: Settings, outputs: Path, live_from: datetime) -> Any:
+    """`lakehouse load --follow` beside the streams (None without the warehouse half);
+    it measures the sales produced from `live_from` on."""
     if not _warehouse_installed():
         return None
     from mock.live_loader import LiveLoader
 
-    return LiveLoader(settings, outputs).start()
+    return LiveLoader(settings, outputs).start(measured_from=live_from)
+
+
+@dataclass
+class _History:
+    days: int
+    delivered_by_topic: dict[str, int] = field(default_factory=dict)
+    last_batch: int | None = None  # the pipeline's last batch holding history
+    seconds: float = 0.0
+
+    def lines(self) -> dict[str, str]:
+        if not self.days:
+            return {}
+        events = sum(self.delivered_by_topic.values())
+        return {
+            "history (before the live events)": f"{events} events over the last {self.days} "
+            f"days, through the pipeline in {self.seconds:.1f} s; left out of the latency"
+        }
+
+
+def _stream_history(
+    running: Any, settings: Settings, days: int, seed: int, timeout_s: float
+) -> _History:
+    """Publish the history and wait until the pipeline has committed it."""
+    if days <= 0:
+        return _History(0)
+    from producer.history import publish_history
+
+    started = time.monotonic()
+    published = publish_history(settings, days=days, seed=seed)
+    if published.failed or published.undelivered:
+        raise RuntimeError(f"the history was not delivered whole: {published}")
+    _wait_until_caught_up(running, published.delivered_by_topic, settings, timeout_s)
+    batches = running.processor.history
+    return _History(
+        days,
+        dict(published.delivered_by_topic),
+        batches[-1].batch_id if batches else None,
+        time.monotonic() - started,
+    )
 
 
 def _run_warehouse(settings: Settings, outputs: Path) -> Any:
@@ -176,10 +231,12 @@ def _wait_for_producer(producer: threading.Thread, running: Any) -> None:
         _raise_if_stopped(running)
 
 
-def _wait_until_caught_up(running: Any, report: Any, settings: Settings, timeout_s: float) -> None:
+def _wait_until_caught_up(
+    running: Any, delivered: Mapping[str, int], settings: Settings, timeout_s: float
+) -> None:
     """Caught up when the pipeline has read every record delivered to each topic."""
     topics = [settings.topic(plan.family) for plan in running.processor.plans.values()]
-    expected = {t: report.delivered_by_topic.get(t, 0) for t in topics}
+    expected = {t: delivered.get(t, 0) for t in topics}
     deadline = time.monotonic() + timeout_s
     last_log = 0.0
     while True:

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +39,19 @@ class LiveLoader:
             env["WAREHOUSE_EMULATOR_PATH"] = str(emulator_path(self.settings))
         return env
 
-    def start(self) -> LiveLoader:
+    def start(self, measured_from: datetime | None = None) -> LiveLoader:
+        """`measured_from`: sales produced before it are loaded, not measured."""
         self.report_path.unlink(missing_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "lakehouse_cli", "load", "--follow", "--no-progress",
+                   "--report", str(self.report_path)]  # fmt: skip
+        if measured_from is not None:
+            utc = measured_from.astimezone(UTC).replace(tzinfo=None)
+            command += ["--measured-from", utc.isoformat(timespec="seconds")]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "lakehouse_cli", "load", "--follow", "--no-progress",
-                 "--report", str(self.report_path)],
-                env=self.environment(), stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                command, env=self.environment(), stdout=log, stderr=subprocess.STDOUT
+            )
         return self
 
     def report(self) -> dict[str, Any] | None:

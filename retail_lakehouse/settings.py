@@ -129,14 +129,6 @@ class Settings(BaseSettings):
         ge=1,
         description="Shuffle partitions. Unset: 2 locally, the cluster's own under spark-submit.",
     )
-    # Partitions a micro-batch is processed in. Unset: 1 for a local master (its
-    # aggregations then need no shuffle stage), the source's own on a cluster; 0 keeps
-    # the source's (one per Kafka partition) everywhere.
-    spark_batch_partitions: int | None = Field(
-        None,
-        ge=0,
-        description="Micro-batch partitions (coalesce); not applied by the current pipeline.",
-    )
     # Spark UI: off for local runs unless asked for; spark-submit's setting wins on a cluster
     spark_ui_enabled: bool | None = Field(
         None, description="Spark UI. Unset: off locally, the cluster's own under spark-submit."

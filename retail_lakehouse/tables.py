@@ -386,10 +386,10 @@ FUNNEL_BY_CATEGORY = MartSpec(
 )
 PIPELINE_HEALTH = MartSpec(
     "fct_pipeline_health",
-    "Per streaming query: batches, rows, late, duplicate and quarantined events, "
-    "produce-to-gold latency percentiles over its sampled events, the last batch and the "
-    "last warehouse load.",
-    grain=("query_name",),
+    "Per streaming query and event family: batches, rows, late, duplicate and quarantined "
+    "events, produce-to-gold latency percentiles over its sampled events, the last batch "
+    "and the last warehouse load.",
+    grain=("query_name", "family"),
     columns=(
         "query_name",
         "family",

@@ -85,10 +85,8 @@ def cluster_options(settings: Settings, *, local: bool) -> dict[str, str]:
             # adaptive execution re-plans after every shuffle: on micro-batches of a few
             # thousand rows that is one extra Spark job per aggregation and no gain
             "spark.sql.adaptive.enabled": "false",
-            # every micro-batch carries new timestamp literals (ingest time, watermark),
-            # which Spark inlines into generated code, so each batch compiled its plans
-            # afresh: 100 ms for validation alone. Interpreted evaluation measured 10 to
-            # 35% faster per batch from 1,000 to 40,000 rows (README, Speed)
+            # the one Spark job of a micro-batch (parse and validate) is a wide projection
+            # over a few thousand rows: compiling it costs more than interpreting it
             "spark.sql.codegen.wholeStage": "false",
             "spark.sql.codegen.factoryMode": "NO_CODEGEN",
             "spark.master": settings.spark_master,
@@ -96,23 +94,6 @@ def cluster_options(settings: Settings, *, local: bool) -> dict[str, str]:
             "spark.ui.showConsoleProgress": "false",
         }
     return options
-
-
-LOCAL_BATCH_PARTITIONS = 1
-
-
-def batch_partitions(settings: Settings, *, local: bool) -> int | None:
-    """How many partitions a micro-batch is coalesced to; None keeps the source's.
-
-    Locally one: a batch of a few thousand rows costs Spark far more in stages and
-    tasks than in rows, and with one partition no aggregation needs a shuffle stage
-    (a sales batch measured about 18% faster, README, Speed). The families' queries
-    run side by side, so both cores stay busy. A cluster keeps one task per Kafka
-    partition unless SPARK_BATCH_PARTITIONS says otherwise."""
-    partitions = settings.spark_batch_partitions
-    if partitions is None:
-        return LOCAL_BATCH_PARTITIONS if local else None
-    return partitions or None
 
 
 def launched_by_spark_submit() -> bool:

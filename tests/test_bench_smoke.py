@@ -45,7 +45,8 @@ def test_tiny_bench_measures_every_target_and_writes_table_and_chart(tmp_path: P
         "soak 10 s at 200 events/s: gold p95 flat",
         "soak 10 s at 200 events/s: batch time (median) flat",
         "soak 10 s at 200 events/s: produce-to-gold p95 over the run",
-        "`lakehouse demo --events 2000 --rate 100 --no-warehouse` peak memory (process tree)",
+        "`lakehouse demo --events 2000 --rate 100 --no-warehouse --history-days 0` peak memory "
+        "(process tree)",
         "demo summary's steady-state p95",
         "Spark jobs per micro-batch (most of any scenario)",
     ]

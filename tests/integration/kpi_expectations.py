@@ -397,8 +397,7 @@ def expected_funnel_by_category(landed: dict[str, pd.DataFrame]) -> pd.DataFrame
 
 def expected_pipeline_health(landed: dict[str, pd.DataFrame]) -> pd.DataFrame:
     batches = _t(landed, tables.STREAM_BATCHES)
-    queries = batches.groupby("QUERY_NAME").agg(
-        family=("FAMILY", "max"),
+    queries = batches.groupby(["QUERY_NAME", "FAMILY"]).agg(
         batches=("BATCH_ID", "size"),
         input_rows=("INPUT_ROWS", "sum"),
         late_events=("LATE_EVENTS", "sum"),
@@ -406,19 +405,19 @@ def expected_pipeline_health(landed: dict[str, pd.DataFrame]) -> pd.DataFrame:
         quarantined_rows=("QUARANTINED_ROWS", "sum"),
         last_batch_at=("COMMITTED_AT", "max"),
     )
-    samples = _samples(landed).groupby("query_name")["latency_ms"]
+    samples = _samples(landed).groupby(["query_name", "family"])["latency_ms"]
     queries["latency_p50_ms"] = samples.agg(lambda s: round(_percentile(s, 0.5), 1))
     queries["latency_p95_ms"] = samples.agg(lambda s: round(_percentile(s, 0.95), 1))
     landed_quarantine = _t(landed, tables.QUARANTINE).groupby("FAMILY").size()
     queries["quarantined_events_landed"] = [
-        int(landed_quarantine.get(f, 0)) for f in queries["family"]
+        int(landed_quarantine.get(f, 0)) for _query, f in queries.index
     ]
     state = landed[tables.LOADER_STATE_TABLE]
     loaded = state[(state["TABLE_NAME"] == "ops.stream_batches") & state["DELTA_VERSION"].notna()][
         "LOADED_AT"
     ]
     queries["last_loaded_at"] = loaded.max() if len(loaded) else None
-    queries.index.name = "query_name"
+    queries.index.names = ["query_name", "family"]
     return queries.reset_index()[
         [
             *tables.PIPELINE_HEALTH.columns[:7],

@@ -26,9 +26,11 @@ loader_states as (
 
 queries as (
 
+    -- one streaming query reads every family's topic and writes one ops row per family
+    -- and micro-batch, so the grain is the query and the family
     select
         query_name,
-        max(family) as family,
+        family,
         count(*) as batches,
         sum(input_rows) as input_rows,
         sum(late_events) as late_events,
@@ -37,7 +39,7 @@ queries as (
         max(committed_at) as last_batch_at
 
     from stream_batches
-    group by query_name
+    group by query_name, family
 
 ),
 
@@ -46,11 +48,12 @@ query_latency as (
     -- percentiles over every sampled event of the query, not medians of batch percentiles
     select
         query_name,
+        family,
         percentile_cont(0.5) within group (order by latency_ms) as latency_p50_ms,
         percentile_cont(0.95) within group (order by latency_ms) as latency_p95_ms
 
     from latency_samples
-    group by query_name
+    group by query_name, family
 
 ),
 
@@ -97,6 +100,7 @@ final as (
     cross join last_load
     left join query_latency
         on queries.query_name = query_latency.query_name
+        and queries.family = query_latency.family
     left join quarantine_by_family
         on queries.family = quarantine_by_family.family
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from retail_lakehouse.settings import Settings
-from spark_streaming.session import batch_partitions, cluster_options
+from spark_streaming.session import cluster_options
 
 
 def test_local_runs_get_small_defaults() -> None:
@@ -29,13 +29,3 @@ def test_spark_submit_keeps_the_cluster_sizing_unless_asked() -> None:
         "spark.sql.shuffle.partitions": "64",
         "spark.ui.enabled": "true",
     }
-
-
-def test_a_local_micro_batch_is_one_partition_a_cluster_keeps_the_sources() -> None:
-    unset = Settings(_env_file=None)
-    assert batch_partitions(unset, local=True) == 1
-    assert batch_partitions(unset, local=False) is None
-    keep = Settings(_env_file=None, spark_batch_partitions=0)
-    assert batch_partitions(keep, local=True) is None
-    asked = Settings(_env_file=None, spark_batch_partitions=8)
-    assert batch_partitions(asked, local=False) == 8
