@@ -165,8 +165,9 @@ class LakeBuilder:
             pa.Table.from_pylist(
                 [
                     {
-                        "query_name": f"{family}_pipeline",
+                        "query_name": "retail_pipeline",
                         "batch_id": self.batch_id,
+                        "family": family,
                         "input_rows": count,
                         "processed_at": datetime(2026, 3, 2, 9, self.batch_id, tzinfo=UTC),
                     }
@@ -176,6 +177,7 @@ class LakeBuilder:
                     [
                         ("query_name", pa.string()),
                         ("batch_id", pa.int64()),
+                        ("family", pa.string()),
                         ("input_rows", pa.int64()),
                         ("processed_at", pa.timestamp("us", tz="UTC")),
                     ]
