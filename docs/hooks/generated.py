@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mkdocs.exceptions import PluginError
+from mkdocs.structure.files import File
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -324,7 +325,18 @@ def on_files(files: Any, config: Any) -> Any:
     unlinked = [p for p in pages if f"](docs/{p})" not in readme and f"](docs/{p}#" not in readme]
     if unlinked:
         raise PluginError(f"README.md links no page of the site at: {unlinked}")
+    files.append(File.generated(config, "bench-chart.png", abs_src_path=str(committed_chart())))
     return files
+
+
+def committed_chart() -> Path:
+    """The chart of the bench result the README shows (its `bench:chart` image), which
+    performance.md shows too: one committed picture, drawn by `make bench`."""
+    chart = r"<!-- bench:chart -->\n!\[[^\]]*\]\((bench/results/[\w.-]+\.png)\)"
+    found = re.search(chart, README.read_text())
+    if not found or not (ROOT / found.group(1)).exists():
+        raise PluginError("README.md's bench:chart names no committed bench/results/*.png")
+    return ROOT / found.group(1)
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
