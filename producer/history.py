@@ -18,6 +18,7 @@ from producer.clock import SimulatedClock
 from producer.faults import FaultConfig
 from producer.kafka_publisher import KafkaPublisher, PublishResult, producer_config
 from producer.messages import OutboundMessage
+from producer.reference_tables import write_reference_tables
 from producer.stream import generate_messages
 from retail_lakehouse.settings import Settings
 
@@ -36,7 +37,10 @@ def history_start(days: int, now: datetime) -> datetime:
 def publish_history(
     settings: Settings, *, days: int, seed: int, now: datetime | None = None
 ) -> PublishResult:
-    """Publish the history at full speed."""
+    """Publish the history at full speed, after the reference tables (the streams read
+    the products' safety stock from the first inventory event on), as `run_producer`
+    does."""
+    write_reference_tables(settings, build_catalog(seed))
     messages = history_messages(settings, days=days, seed=seed, now=now or datetime.now(UTC))
     return KafkaPublisher(producer_config(settings)).publish(messages)
 
