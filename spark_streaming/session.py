@@ -66,7 +66,7 @@ LOCAL_SHUFFLE_PARTITIONS = 2
 def cluster_options(settings: Settings, *, local: bool) -> dict[str, str]:
     """Settings a cluster sizes for itself. Local runs get small defaults (two cores,
     micro-batches of thousands of rows); under spark-submit only what the user set
-    explicitly (SPARK_SHUFFLE_PARTITIONS, SPARK_UI_ENABLED) is passed on."""
+    explicitly (SPARK_SHUFFLE_PARTITIONS, SPARK_UI_ENABLED, SPARK_CODEGEN) is passed on."""
     options: dict[str, str] = {}
     partitions = settings.spark_shuffle_partitions
     if partitions is None and local:
@@ -80,15 +80,14 @@ def cluster_options(settings: Settings, *, local: bool) -> dict[str, str]:
         ui = False
     if ui is not None:
         options["spark.ui.enabled"] = str(ui).lower()
+    if settings.spark_codegen is False:
+        options["spark.sql.codegen.wholeStage"] = "false"
+        options["spark.sql.codegen.factoryMode"] = "NO_CODEGEN"
     if local:
         options |= {
             # adaptive execution re-plans after every shuffle: on micro-batches of a few
             # thousand rows that is one extra Spark job per aggregation and no gain
             "spark.sql.adaptive.enabled": "false",
-            # the one Spark job of a micro-batch (parse and validate) is a wide projection
-            # over a few thousand rows: compiling it costs more than interpreting it
-            "spark.sql.codegen.wholeStage": "false",
-            "spark.sql.codegen.factoryMode": "NO_CODEGEN",
             "spark.master": settings.spark_master,
             "spark.driver.memory": settings.spark_driver_memory,
             "spark.ui.showConsoleProgress": "false",

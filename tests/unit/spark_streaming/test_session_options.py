@@ -14,12 +14,19 @@ def test_local_runs_get_small_defaults() -> None:
         "spark.default.parallelism": "2",
         "spark.ui.enabled": "false",
         "spark.sql.adaptive.enabled": "false",
-        "spark.sql.codegen.wholeStage": "false",
-        "spark.sql.codegen.factoryMode": "NO_CODEGEN",
         "spark.master": "local[*]",
         "spark.driver.memory": "2g",
         "spark.ui.showConsoleProgress": "false",
     }
+
+
+def test_code_generation_can_be_turned_off() -> None:
+    options = cluster_options(Settings(_env_file=None, spark_codegen=False), local=True)
+
+    assert options["spark.sql.codegen.wholeStage"] == "false"
+    assert options["spark.sql.codegen.factoryMode"] == "NO_CODEGEN"
+    off_on_a_cluster = cluster_options(Settings(_env_file=None, spark_codegen=False), local=False)
+    assert off_on_a_cluster["spark.sql.codegen.wholeStage"] == "false"
 
 
 def test_spark_submit_keeps_the_cluster_sizing_unless_asked() -> None:
