@@ -80,7 +80,7 @@ def cluster_options(settings: Settings, *, local: bool) -> dict[str, str]:
         ui = False
     if ui is not None:
         options["spark.ui.enabled"] = str(ui).lower()
-    if settings.spark_codegen is False:
+    if not settings.spark_codegen:
         options["spark.sql.codegen.wholeStage"] = "false"
         options["spark.sql.codegen.factoryMode"] = "NO_CODEGEN"
     if local:
