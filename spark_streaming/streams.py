@@ -26,6 +26,7 @@ from spark_streaming.crash_drill import with_crash_drill
 from spark_streaming.lake_writer import LakeWriter, lake_writer_name, make_lake_writer
 from spark_streaming.progress import log_progress_of
 from spark_streaming.resilient_writer import with_outage_retries
+from spark_streaming.session import batch_partitions, launched_by_spark_submit
 from spark_streaming.sources import read_kafka_stream
 from spark_streaming.supervision import StreamFailedError, failure_reason, start_when_ready
 from spark_streaming.transforms.validation import validated_records
@@ -82,6 +83,9 @@ def start_pipeline(
 
     def start() -> StreamingQuery:
         records = read_kafka_stream(spark, settings, topics, resume_at)
+        partitions = batch_partitions(settings, local=not launched_by_spark_submit())
+        if partitions is not None:
+            records = records.coalesce(partitions)
         return (
             validated_records(records, processor.families)
             .writeStream.queryName(QUERY_NAME)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from retail_lakehouse.settings import Settings
-from spark_streaming.session import cluster_options
+from spark_streaming.session import batch_partitions, cluster_options, local_cores
 
 
 def test_local_runs_get_small_defaults() -> None:
@@ -36,3 +38,23 @@ def test_spark_submit_keeps_the_cluster_sizing_unless_asked() -> None:
         "spark.sql.shuffle.partitions": "64",
         "spark.ui.enabled": "true",
     }
+
+
+@pytest.mark.parametrize(
+    ("master", "cores"),
+    [("local", 1), ("local[3]", 3), ("local[4,2]", 4), ("spark://m:7077", None), ("yarn", None)],
+)
+def test_local_cores_of_a_master(master: str, cores: int | None) -> None:
+    assert local_cores(master) == cores
+
+
+def test_a_local_batch_is_read_in_one_task_per_core() -> None:
+    assert batch_partitions(Settings(_env_file=None, spark_master="local[3]"), local=True) == 3
+    asked = Settings(_env_file=None, spark_master="local[3]", spark_batch_partitions=6)
+    assert batch_partitions(asked, local=True) == 6
+
+
+def test_spark_submit_reads_one_task_per_kafka_partition_unless_asked() -> None:
+    assert batch_partitions(Settings(_env_file=None), local=False) is None
+    asked = Settings(_env_file=None, spark_batch_partitions=24)
+    assert batch_partitions(asked, local=False) == 24
