@@ -106,3 +106,15 @@ def test_publishing_from_a_worker_thread_leaves_signals_alone() -> None:
     worker.join(timeout=10)
     assert results[0].failed == 3
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_paced_publishing_waits_instead_of_spinning() -> None:
+    """At 1,000 messages/s each message waits about a millisecond, less than librdkafka's
+    poll resolution: polling those waits spun the publishing thread at a full core."""
+    publisher = KafkaPublisher(UNREACHABLE, rate=1_000, flush_timeout_s=10)
+    cpu_before = time.thread_time()
+    result = publisher.publish(endless(), duration_s=1.0)
+    cpu_s = time.thread_time() - cpu_before
+    assert result.stopped_by == "duration"
+    assert 900 <= result.sent <= 1_200  # the rate held: a second's worth plus the burst
+    assert cpu_s < 0.4, f"the publishing thread used {cpu_s:.2f} s of CPU in 1 s"
