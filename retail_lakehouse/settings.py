@@ -133,11 +133,6 @@ class Settings(BaseSettings):
     spark_ui_enabled: bool | None = Field(
         None, description="Spark UI. Unset: off locally, the cluster's own under spark-submit."
     )
-    # Code generation, on unless turned off. Measured on 2 cores (bench/results/
-    # 2026-12-05T213446Z-small off, 2026-12-05T214241Z-small on): the batch's Spark job
-    # reads and validates about 25% faster per record with it on batches of 20,000+
-    # records, the same on small ones; no plan holds per-batch literals, so the generated
-    # code is compiled once and reused
     spark_batch_partitions: int | None = Field(
         None,
         ge=1,
@@ -147,6 +142,11 @@ class Settings(BaseSettings):
             "Kafka partition under spark-submit."
         ),
     )
+    # Code generation, on unless turned off. Measured on 2 cores (bench/results/
+    # 2026-12-05T213446Z-small off, 2026-12-05T214241Z-small on): the batch's Spark job
+    # reads and validates about 25% faster per record with it on batches of 20,000+
+    # records, the same on small ones; no plan holds per-batch literals, so the generated
+    # code is compiled once and reused
     spark_codegen: bool = Field(
         True, description="Spark code generation; false turns it off, locally or on a cluster."
     )
