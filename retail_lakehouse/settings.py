@@ -122,12 +122,17 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="More kafka source options or kafka.* properties, as a JSON object.",
     )
-    # Shuffle partitions. Unset: 2 for a local master (a micro-batch of a few thousand
-    # rows pays per task, not per row), Spark's or spark-submit's own value on a cluster.
+    # Shuffle partitions, of the SQL plans and of delta-spark's log replay
+    # (spark.databricks.delta.snapshotPartitions). Unset: 2 for a local master (a
+    # micro-batch of a few thousand rows pays per task, not per row), Spark's or
+    # spark-submit's own value on a cluster.
     spark_shuffle_partitions: int | None = Field(
         None,
         ge=1,
-        description="Shuffle partitions. Unset: 2 locally, the cluster's own under spark-submit.",
+        description=(
+            "Shuffle partitions, also of delta-spark's log replay. Unset: 2 locally, the "
+            "cluster's own under spark-submit."
+        ),
     )
     # Spark UI: off for local runs unless asked for; spark-submit's setting wins on a cluster
     spark_ui_enabled: bool | None = Field(

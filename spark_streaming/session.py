@@ -62,18 +62,23 @@ def local_jvm_options(*, s3a: bool) -> dict[str, str]:
 
 
 LOCAL_SHUFFLE_PARTITIONS = 2
+DELTA_SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
 
 
 def cluster_options(settings: Settings, *, local: bool) -> dict[str, str]:
     """Settings a cluster sizes for itself. Local runs get small defaults (two cores,
     micro-batches of thousands of rows); under spark-submit only what the user set
-    explicitly (SPARK_SHUFFLE_PARTITIONS, SPARK_UI_ENABLED, SPARK_CODEGEN) is passed on."""
+    explicitly (SPARK_SHUFFLE_PARTITIONS, SPARK_UI_ENABLED, SPARK_CODEGEN) is passed on.
+    SPARK_SHUFFLE_PARTITIONS sizes delta-spark's log replay as well as the SQL shuffles."""
     options: dict[str, str] = {}
     partitions = settings.spark_shuffle_partitions
     if partitions is None and local:
         partitions = LOCAL_SHUFFLE_PARTITIONS
     if partitions is not None:
         options["spark.sql.shuffle.partitions"] = str(partitions)
+        # delta-spark replays a changed table's log in a shuffle of its own (50 partitions
+        # unless told): before every merge, so on two cores it took most of a batch
+        options[DELTA_SNAPSHOT_PARTITIONS] = str(partitions)
         if local:
             options["spark.default.parallelism"] = str(partitions)
     ui = settings.spark_ui_enabled

@@ -13,6 +13,7 @@ def test_local_runs_get_small_defaults() -> None:
 
     assert options == {
         "spark.sql.shuffle.partitions": "2",
+        "spark.databricks.delta.snapshotPartitions": "2",
         "spark.default.parallelism": "2",
         "spark.ui.enabled": "false",
         "spark.sql.adaptive.enabled": "false",
@@ -36,6 +37,7 @@ def test_spark_submit_keeps_the_cluster_sizing_unless_asked() -> None:
     asked = Settings(_env_file=None, spark_shuffle_partitions=64, spark_ui_enabled=True)
     assert cluster_options(asked, local=False) == {
         "spark.sql.shuffle.partitions": "64",
+        "spark.databricks.delta.snapshotPartitions": "64",
         "spark.ui.enabled": "true",
     }
 
