@@ -20,6 +20,7 @@ def test_local_runs_get_small_defaults() -> None:
         "spark.master": "local[*]",
         "spark.driver.memory": "2g",
         "spark.ui.showConsoleProgress": "false",
+        "spark.hadoop.fs.AbstractFileSystem.file.impl": "org.apache.hadoop.fs.local.RawLocalFs",
     }
 
 
