@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retail_lakehouse.contracts import EventFamily
@@ -311,6 +313,15 @@ class Settings(BaseSettings):
         None, description="Where dbt writes target/ and logs/ (default: inside dbt/)."
     )
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_means_default(cls, value: Any, info: ValidationInfo) -> Any:
+        # `SPARK_CODEGEN=` in a .env file or a compose environment means "not set"; a text
+        # setting keeps its empty text (S3_PREFIX= puts the lake at the bucket's root)
+        if value == "" and info.field_name not in _TEXT_SETTINGS:
+            raise PydanticUseDefault
+        return value
+
     @field_validator("starting_offsets")
     @classmethod
     def _known_starting_offsets(cls, value: str) -> str:
@@ -345,7 +356,8 @@ class Settings(BaseSettings):
     def resolved_lake_root(self) -> str:
         """LAKE_ROOT, or s3://S3_BUCKET/S3_PREFIX when only the bucket is given."""
         if self.s3_bucket and not self.lake_root.startswith(("s3://", "s3a://")):
-            return f"s3://{self.s3_bucket}/{self.s3_prefix.strip('/')}"
+            prefix = self.s3_prefix.strip("/")
+            return f"s3://{self.s3_bucket}/{prefix}" if prefix else f"s3://{self.s3_bucket}"
         if is_remote(self.lake_root):
             return self.lake_root.rstrip("/")
         return str(Path(self.lake_root).expanduser().resolve())
@@ -382,6 +394,17 @@ class Settings(BaseSettings):
         if self.kafka_sasl_password:
             config["sasl.password"] = self.kafka_sasl_password.get_secret_value()
         return config
+
+
+def _is_text(annotation: Any) -> bool:
+    """str or SecretStr, optional or not."""
+    options = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else ()
+    return set(options or (annotation,)) - {type(None)} <= {str, SecretStr}
+
+
+_TEXT_SETTINGS = frozenset(
+    name for name, field in Settings.model_fields.items() if _is_text(field.annotation)
+)
 
 
 def is_remote(uri: str) -> bool:

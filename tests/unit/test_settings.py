@@ -1,0 +1,42 @@
+"""Settings read from the environment: an empty variable is an unset one, except text."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from retail_lakehouse.settings import Settings
+
+
+def test_an_empty_variable_leaves_a_typed_setting_at_its_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in (
+        "SPARK_CODEGEN",
+        "SPARK_SHUFFLE_PARTITIONS",
+        "GENERATED_RATE",
+        "KAFKA_SOURCE",
+        "MAX_OFFSETS_PER_TRIGGER",
+        "SNOWFLAKE_PORT",
+    ):
+        monkeypatch.setenv(name, "")
+    settings = Settings(_env_file=None)
+    defaults = Settings.model_construct()
+    assert settings.spark_codegen is True
+    assert settings.spark_shuffle_partitions is None
+    assert settings.generated_rate == defaults.generated_rate == 1000.0
+    assert settings.kafka_source == "kafka"
+    assert settings.max_offsets_per_trigger is None
+    assert settings.snowflake_port is None
+
+
+def test_an_empty_text_setting_stays_empty(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("S3_BUCKET", "shop")
+    monkeypatch.setenv("S3_PREFIX", "")
+    assert Settings(_env_file=None).resolved_lake_root == "s3://shop"
+
+
+def test_a_set_variable_is_still_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPARK_CODEGEN", "maybe")
+    with pytest.raises(ValidationError, match="spark_codegen"):
+        Settings(_env_file=None)
