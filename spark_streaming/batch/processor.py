@@ -5,8 +5,9 @@ result back as Arrow (the query applies `transforms.validated_records`); the dri
 then splits it per
 family, de-duplicates against a small index, flags late events, builds silver rows
 and the gold contributions, and commits. Gold commits go first, since they decide
-how soon an event is visible; bronze, quarantine and silver commit beside them, and
-the batch's ops rows last: they mark the batch complete.
+how soon an event is visible: a family's gold merges start as soon as it is prepared,
+while the next family is; bronze, quarantine and silver commit beside them, and the
+batch's ops rows last: they mark the batch complete.
 
 Every commit carries a Delta app transaction (query id, batch id), so a batch Spark
 replays after a crash is skipped table by table, and the Kafka offsets read so far,
@@ -21,7 +22,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -163,15 +164,26 @@ class PipelineBatchProcessor:
         txn = BatchTxn(
             self._app_id, batch_id, recovery.commit_note(self.query_name, batch_id, read)
         )
-        with timer.phase("prepare"):
-            parts = [
-                self._prepare(topic, of_topic(records, topic), state, batch_id, started_at, read)
-                for topic in self.plans
-            ]
-            parts = [p for p in parts if p.metrics.input_rows]
-            quarantine = self._unwritten_quarantine(quarantine_rows(records, self.families))
-        with timer.phase("commit"):
-            self._commit(parts, quarantine, txn)
+        parts: list[FamilyBatch] = []
+        futures: list[Future[bool]] = []
+        try:
+            with timer.phase("prepare"):
+                for topic in self.plans:
+                    part = self._prepare(
+                        topic, of_topic(records, topic), state, batch_id, started_at, read
+                    )
+                    if part.metrics.input_rows:
+                        parts.append(part)
+                        # a family's gold is written while the next family is prepared
+                        futures += self._submit_gold(part, txn)
+                quarantine = self._unwritten_quarantine(quarantine_rows(records, self.families))
+            with timer.phase("commit"):
+                futures += self._submit_rest(parts, quarantine, txn)
+                self._finish(parts, futures)
+        except BaseException:
+            # a failed batch is replayed: nothing of it may still be in flight by then
+            wait(futures)
+            raise
         for part in parts:
             part.metrics.committed_at = _now()
             part.metrics.phase_ms = dict(timer.phase_ms)
@@ -267,21 +279,23 @@ class PipelineBatchProcessor:
             plan, topic, metrics, bronze, decision.keep, produced_at, silver_rows, gold
         )
 
-    def _commit(self, parts: list[FamilyBatch], quarantine: pa.Table, txn: BatchTxn) -> None:
-        """Gold first, everything else beside it; raises the first failure once every
-        commit has finished (a failed batch is replayed whole, each table skipping what
-        it committed)."""
+    def _submit_gold(self, part: FamilyBatch, txn: BatchTxn) -> list[Future[bool]]:
+        """Start the family's gold merges: they decide how soon its events are visible."""
+        merges = [
+            self._pool.submit(self.writer.merge, spec, rows, merge, txn)
+            for spec, rows, merge in part.gold
+        ]
+        if merges:
+            merges[0].add_done_callback(_stamp_gold(part))
+        else:
+            part.gold_done = time.monotonic()
+        return merges
+
+    def _submit_rest(
+        self, parts: list[FamilyBatch], quarantine: pa.Table, txn: BatchTxn
+    ) -> list[Future[bool]]:
+        """Start bronze, silver and quarantine, beside the gold merges in flight."""
         futures: list[Future[bool]] = []
-        for part in parts:
-            merges = [
-                self._pool.submit(self.writer.merge, spec, rows, merge, txn)
-                for spec, rows, merge in part.gold
-            ]
-            futures += merges
-            if merges:
-                merges[0].add_done_callback(_stamp_gold(part))
-            else:
-                part.gold_done = time.monotonic()
         for part in parts:
             for spec, rows in part.silver.items():
                 futures.append(self._pool.submit(self.writer.append, spec, rows, txn))
@@ -292,6 +306,11 @@ class PipelineBatchProcessor:
             futures.append(
                 self._pool.submit(self.writer.append, tables.QUARANTINE, quarantine, txn)
             )
+        return futures
+
+    def _finish(self, parts: list[FamilyBatch], futures: list[Future[bool]]) -> None:
+        """Wait for every commit; raise the first failure once all have finished (a
+        failed batch is replayed whole, each table skipping what it committed)."""
         errors = [f.exception() for f in futures]
         failed = next((e for e in errors if e is not None), None)
         if failed is not None:
