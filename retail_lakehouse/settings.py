@@ -7,15 +7,16 @@ reach a log line or a repr.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_core import PydanticUseDefault
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from retail_lakehouse.contracts import EventFamily
 from retail_lakehouse.durations import duration_seconds
@@ -120,7 +121,7 @@ class Settings(BaseSettings):
     # any other option of Spark's kafka source or `kafka.*` client property, as JSON:
     # KAFKA_OPTIONS='{"kafka.ssl.truststore.location": "/etc/kafka/truststore.jks"}'.
     # Values are secrets (a JAAS config can hold a password): never logged or shown
-    kafka_options: dict[str, SecretStr] = Field(
+    kafka_options: Annotated[dict[str, SecretStr], NoDecode] = Field(
         default_factory=dict,
         description="More kafka source options or kafka.* properties, as a JSON object.",
     )
@@ -320,6 +321,14 @@ class Settings(BaseSettings):
         # setting keeps its empty text (S3_PREFIX= puts the lake at the bucket's root)
         if value == "" and info.field_name not in _TEXT_SETTINGS:
             raise PydanticUseDefault
+        return value
+
+    @field_validator("kafka_options", mode="before")
+    @classmethod
+    def _json_object(cls, value: Any) -> Any:
+        # decoded here rather than by the settings source, so that KAFKA_OPTIONS= is unset
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
         return value
 
     @field_validator("starting_offsets")

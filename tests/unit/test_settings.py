@@ -40,3 +40,14 @@ def test_a_set_variable_is_still_validated(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("SPARK_CODEGEN", "maybe")
     with pytest.raises(ValidationError, match="spark_codegen"):
         Settings(_env_file=None)
+
+
+def test_kafka_options_are_a_json_object_or_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_OPTIONS", "")
+    assert Settings(_env_file=None).kafka_options == {}
+    monkeypatch.setenv("KAFKA_OPTIONS", '{"kafka.sasl.jaas.config": "secret"}')
+    options = Settings(_env_file=None).kafka_options
+    assert options["kafka.sasl.jaas.config"].get_secret_value() == "secret"
+    monkeypatch.setenv("KAFKA_OPTIONS", "{not json")
+    with pytest.raises(ValidationError, match="kafka_options"):
+        Settings(_env_file=None)
