@@ -1,14 +1,20 @@
 """Builders shared by the driver-side batch tests: the Arrow types of a batch's records
 written out literally (what `validated_records(...).toArrow()` returns, checked against
-Spark in test_transforms_validation), time literals, and whole-table comparison."""
+Spark in test_transforms_validation), time literals, payloads, whole-table comparison
+and a lake table's rows."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+from deltalake import DeltaTable
+
+from retail_lakehouse.settings import Settings
+from retail_lakehouse.tables import TableSpec
 
 TS = pa.timestamp("us", tz="UTC")
 MONEY = pa.decimal128(12, 2)
@@ -128,3 +134,23 @@ def assert_tables_equal(actual: pa.Table, expected: pa.Table, keys: Sequence[str
         order = [(k, "ascending") for k in keys]
         actual, expected = actual.sort_by(order), expected.sort_by(order)
     assert actual.to_pylist() == expected.to_pylist()
+
+
+def payload(event_id: str, event_type: str, at: datetime, **fields: object) -> bytes:
+    """An event as the producer sends it, produced at its event time."""
+    stamp = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return json.dumps(
+        {
+            "event_id": event_id,
+            "event_type": event_type,
+            "event_time": stamp,
+            "produced_at": stamp,
+            **fields,
+        }
+    ).encode()
+
+
+def lake_rows(settings: Settings, spec: TableSpec) -> list[dict]:
+    """A lake table's rows, read with delta-rs directly (not the pipeline's writer)."""
+    path = f"{settings.resolved_lake_root}/{spec.layer}/{spec.name}"
+    return DeltaTable(path).to_pyarrow_table().to_pylist()

@@ -3,7 +3,6 @@ prepared, while the next family is still being prepared, on real Delta tables.""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from deltalake import DeltaTable
+from batch_support import lake_rows, payload
 
 from retail_lakehouse import tables
 from retail_lakehouse.settings import Settings
@@ -25,22 +24,10 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SALES, INVENTORY = "sales", "inv"
 
 
-def _payload(event_id: str, event_type: str, **fields: object) -> bytes:
-    stamp = T0.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return json.dumps(
-        {
-            "event_id": event_id,
-            "event_type": event_type,
-            "event_time": stamp,
-            "produced_at": stamp,
-            **fields,
-        }
-    ).encode()
-
-
-SALE = _payload(
+SALE = payload(
     "s-1",
     "sale",
+    T0,
     transaction_id="t-1",
     store_id=7,
     channel="store",
@@ -48,9 +35,10 @@ SALE = _payload(
     payment_type="card",
     lines=[{"line_number": 1, "product_id": 11, "quantity": 2, "unit_price": 3.5, "discount": 0}],
 )
-CHANGE = _payload(
+CHANGE = payload(
     "c-1",
     "inventory_change",
+    T0,
     trans_id="t-1",
     store_id=7,
     change_type="sale",
@@ -124,18 +112,13 @@ def processor(tmp_path: Path) -> tuple[Watched, SlowGold, Settings]:
     return running, writer, settings
 
 
-def rows(settings: Settings, spec: tables.TableSpec) -> list[dict]:
-    path = f"{settings.resolved_lake_root}/{spec.layer}/{spec.name}"
-    return DeltaTable(path).to_pyarrow_table().to_pylist()
-
-
 def test_sales_gold_is_written_while_inventory_is_prepared(spark, tmp_path: Path) -> None:
     running, _, settings = processor(tmp_path)
     running(batch(spark), 0)
     assert running.gold_during_inventory is True
-    gold = rows(settings, tables.SALES_BY_PRODUCT_MINUTE)
+    gold = lake_rows(settings, tables.SALES_BY_PRODUCT_MINUTE)
     assert [(r["product_id"], r["units"]) for r in gold] == [(11, 2)]
-    assert [r["event_id"] for r in rows(settings, tables.SILVER_INVENTORY_CHANGES)] == ["c-1"]
+    assert [r["event_id"] for r in lake_rows(settings, tables.SILVER_INVENTORY_CHANGES)] == ["c-1"]
 
 
 def test_a_failed_family_waits_for_the_gold_already_in_flight(spark, tmp_path: Path) -> None:

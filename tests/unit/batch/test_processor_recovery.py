@@ -8,13 +8,12 @@ event."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from deltalake import DeltaTable
+from batch_support import lake_rows, payload
 
 from retail_lakehouse import tables
 from retail_lakehouse.settings import Settings
@@ -29,7 +28,7 @@ TOPIC = "inv"
 
 
 def change(event_id: str, at: datetime, quantity: int = -1) -> bytes:
-    return _payload(
+    return payload(
         event_id,
         "inventory_change",
         at,
@@ -41,26 +40,13 @@ def change(event_id: str, at: datetime, quantity: int = -1) -> bytes:
 
 
 def count(event_id: str, at: datetime, quantity: int) -> bytes:
-    return _payload(
+    return payload(
         event_id,
         "inventory_snapshot",
         at,
         store_id=7,
         items=[{"product_id": 11, "quantity": quantity}],
     )
-
-
-def _payload(event_id: str, event_type: str, at: datetime, **fields: object) -> bytes:
-    stamp = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return json.dumps(
-        {
-            "event_id": event_id,
-            "event_type": event_type,
-            "event_time": stamp,
-            "produced_at": stamp,
-            **fields,
-        }
-    ).encode()
 
 
 def batch(spark, payloads: list[bytes], first_offset: int):
@@ -97,14 +83,6 @@ def processor(settings: Settings, writer: DeltaRsWriter) -> PipelineBatchProcess
     return running
 
 
-def rows(settings: Settings, spec: tables.TableSpec) -> list[dict]:
-    return (
-        DeltaTable(f"{settings.resolved_lake_root}/{spec.layer}/{spec.name}")
-        .to_pyarrow_table()
-        .to_pylist()
-    )
-
-
 def test_a_replayed_batch_keeps_the_watermark_it_first_ran_with(spark, tmp_path: Path) -> None:
     settings = Settings(lake_root=str(tmp_path / "lake"), topic_inventory=TOPIC, _env_file=None)  # type: ignore[call-arg]
     first = processor(settings, DeltaRsWriter(settings))
@@ -117,7 +95,7 @@ def test_a_replayed_batch_keeps_the_watermark_it_first_ran_with(spark, tmp_path:
     ]
     with pytest.raises(OSError, match="went away"):
         processor(settings, RefusesCounts(settings))(batch(spark, payloads, 2), 1)
-    assert sorted(r["event_id"] for r in rows(settings, tables.SILVER_INVENTORY_CHANGES)) == [
+    assert sorted(r["event_id"] for r in lake_rows(settings, tables.SILVER_INVENTORY_CHANGES)) == [
         "c0",
         "c1",
     ]
@@ -126,13 +104,13 @@ def test_a_replayed_batch_keeps_the_watermark_it_first_ran_with(spark, tmp_path:
     processor(settings, DeltaRsWriter(settings))(batch(spark, payloads, 2), 1)
 
     counts = {
-        r["event_id"]: r["is_late"] for r in rows(settings, tables.SILVER_INVENTORY_SNAPSHOTS)
+        r["event_id"]: r["is_late"] for r in lake_rows(settings, tables.SILVER_INVENTORY_SNAPSHOTS)
     }
     assert counts == {"s0": False, "s1": False}
-    ops = {r["batch_id"]: r for r in rows(settings, tables.STREAM_BATCHES)}
+    ops = {r["batch_id"]: r for r in lake_rows(settings, tables.STREAM_BATCHES)}
     assert ops[1]["watermark"] == T0 - timedelta(minutes=2)
     assert ops[1]["max_event_time"] == T0 + timedelta(minutes=10)
-    levels = rows(settings, tables.INVENTORY_LEVELS)
+    levels = lake_rows(settings, tables.INVENTORY_LEVELS)
     # count 30 at T0+5 plus the change at T0+10: each applied once
     assert [(r["on_hand"], r["last_snapshot_at"]) for r in levels] == [
         (29, T0 + timedelta(minutes=5))
@@ -146,6 +124,6 @@ def test_a_resend_with_a_new_event_time_is_still_a_duplicate(spark, tmp_path: Pa
     # the till re-stamped the resend: same event id, event_time 7 seconds later
     running(batch(spark, [change("c0", T0 + timedelta(seconds=7))], 1), 1)
 
-    stored = rows(settings, tables.SILVER_INVENTORY_CHANGES)
+    stored = lake_rows(settings, tables.SILVER_INVENTORY_CHANGES)
     assert [(r["event_id"], r["kafka_offset"]) for r in stored] == [("c0", 0)]
-    assert sum(r["duplicate_events"] for r in rows(settings, tables.STREAM_BATCHES)) == 1
+    assert sum(r["duplicate_events"] for r in lake_rows(settings, tables.STREAM_BATCHES)) == 1
