@@ -146,6 +146,7 @@ def _meta(size: BenchSize, only: set[str], soak_source: str) -> dict[str, Any]:
 # environment settings a result depends on, so two result files can be told apart
 _RECORDED_ENV = (
     "BENCH_", "SPARK_", "TRIGGER_", "WATERMARK_", "MAX_OFFSETS_", "KAFKA_SOURCE", "DELTA_WRITER",
+    "MAINTAIN_",
 )  # fmt: skip
 
 
