@@ -33,6 +33,7 @@ def test_connector_options_come_from_settings() -> None:
     assert options == {
         "kafka.bootstrap.servers": "broker:9092",
         "kafka.security.protocol": "PLAINTEXT",
+        "kafka.fetch.max.wait.ms": "20",
         "subscribe": "sales,clicks",
         "startingOffsets": "latest",
         "failOnDataLoss": "true",
@@ -57,6 +58,12 @@ def test_any_connector_or_client_option_passes_through_and_stays_secret() -> Non
     assert "s3cret" not in repr(configured) and "s3cret" not in str(configured.kafka_options)
     with pytest.raises(ValueError, match="subscribe"):
         kafka_stream_options(settings(kafka_options={"subscribe": "other"}), ["sales"])
+
+
+def test_the_short_fetch_wait_is_a_default_kafka_options_can_change() -> None:
+    assert kafka_stream_options(settings(), ["s"])["kafka.fetch.max.wait.ms"] == "20"
+    kafka_default = settings(kafka_options={"kafka.fetch.max.wait.ms": "500"})
+    assert kafka_stream_options(kafka_default, ["s"])["kafka.fetch.max.wait.ms"] == "500"
 
 
 def test_kafka_options_come_from_the_environment_as_json(monkeypatch) -> None:
