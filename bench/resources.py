@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,11 @@ class ResourceSampler:
     root_pid: int = field(default_factory=os.getpid)
     peak_rss_mb: dict[str, float] = field(default_factory=lambda: dict.fromkeys(KINDS, 0.0))
     peak_total_mb: float = 0.0
+    # what each kind held at that moment, and when (s since start): the kinds' own peaks
+    # need not fall together, so this says which of them to shrink
+    peak_moment_mb: dict[str, float] = field(default_factory=lambda: dict.fromkeys(KINDS, 0.0))
+    peak_at_s: float = 0.0
+    _started: float = field(default_factory=time.monotonic)
     _cpu_s: dict[int, tuple[str, float]] = field(default_factory=dict)
     # CPU already spent when the run began (the broker and JVM outlive one scenario)
     _cpu_before: dict[int, float] = field(default_factory=dict)
@@ -83,7 +89,10 @@ class ResourceSampler:
             self._first = False
             for kind, value in rss.items():
                 self.peak_rss_mb[kind] = max(self.peak_rss_mb[kind], value)
-            self.peak_total_mb = max(self.peak_total_mb, sum(rss.values()))
+            if sum(rss.values()) > self.peak_total_mb:
+                self.peak_total_mb = sum(rss.values())
+                self.peak_moment_mb = rss
+                self.peak_at_s = time.monotonic() - self._started
 
     def stop(self) -> dict[str, Any]:
         self._stop.set()
@@ -96,5 +105,7 @@ class ResourceSampler:
         return {
             "peak_rss_mb": {k: round(v, 1) for k, v in self.peak_rss_mb.items()},
             "peak_total_rss_mb": round(self.peak_total_mb, 1),
+            "at_peak_rss_mb": {k: round(v, 1) for k, v in self.peak_moment_mb.items()},
+            "peak_at_s": round(self.peak_at_s, 1),
             "cpu_s": {k: round(v, 1) for k, v in cpu.items()},
         }

@@ -34,6 +34,7 @@ from retail_lakehouse.settings import Settings
 log = logging.getLogger(__name__)
 
 LIVE_MARTS = (tables.PRODUCT_SALES_MINUTE.name, tables.DAILY_KPIS.name)
+
 # the landed tables the live marts are built from: no refresh until each has landed
 LIVE_SOURCES = (
     tables.SILVER_SALES_LINES,
@@ -42,6 +43,15 @@ LIVE_SOURCES = (
     tables.STORES,
     tables.PRODUCTS,
 )
+
+
+def live_selection(*, upstream: bool) -> list[str]:
+    """dbt's selection for a refresh: the live marts with all they read when `upstream`
+    (the staging and intermediate views, the dimensions); otherwise only the incremental
+    models among them, the two marts and the unnested latency samples they read."""
+    if upstream:
+        return [f"+{mart}" for mart in LIVE_MARTS]
+    return [f"+{mart},config.materialized:incremental" for mart in LIVE_MARTS]
 
 
 @dataclass
@@ -157,14 +167,13 @@ class FollowLoader:
 
     def _refresh(self, loaded: LoadReport) -> None:
         started = time.monotonic()
-        # the staging and intermediate views and the dimensions, once, and again when a
-        # reference table changed; then only the two incremental marts
+        # everything upstream once, and again when a reference table changed
         reference_changed = any(
             t.table.startswith("reference.") and t.status in ("loaded", "reloaded whole")
             for t in loaded.tables
         )
         upstream = not self._built_upstream or reference_changed
-        select = [f"+{m}" for m in LIVE_MARTS] if upstream else list(LIVE_MARTS)
+        select = live_selection(upstream=upstream)
         self._parse()
         result = invoke_dbt(
             self.settings,

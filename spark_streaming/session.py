@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 
 from pyspark.sql import SparkSession
@@ -131,3 +132,30 @@ def local_cores(master: str) -> int | None:
 def launched_by_spark_submit() -> bool:
     """spark-submit starts the JVM first and hands Python its gateway port."""
     return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def stop_session(spark: SparkSession, *, timeout_s: float = 60.0) -> None:
+    """Stop Spark and, when this process started its JVM, end that JVM as well.
+
+    `spark.stop()` leaves the JVM PySpark launched running, with its heap (up to
+    SPARK_DRIVER_MEMORY), until Python exits: the demo's warehouse half ran beside 2 GB
+    of idle JVM. Under spark-submit the JVM is the parent and ends on its own."""
+    from pyspark import SparkContext
+
+    spark.stop()
+    gateway = SparkContext._gateway
+    process = getattr(gateway, "proc", None)
+    if gateway is None or process is None:
+        return
+    gateway.shutdown()
+    # PythonGatewayServer exits when its stdin reaches EOF
+    if process.stdin is not None:
+        process.stdin.close()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    # a later build_session() in this process launches a new JVM
+    SparkContext._gateway = None
+    SparkContext._jvm = None

@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 from kpi_expectations import (
@@ -36,10 +37,12 @@ from kpi_expectations import (
 )
 from landed_warehouse import landed_tables, seed_warehouse, simulate
 
+from loaders.follow import live_selection
 from loaders.kpi_models import KpiBuildReport, KpiModelsError, build_kpi_models
 from retail_lakehouse import tables
 from retail_lakehouse.settings import Settings
 from retail_lakehouse.tables import MartSpec
+from spark_streaming.batch_metrics import LATENCY_SAMPLE_SIZE
 
 pytestmark = [
     pytest.mark.integration,
@@ -171,8 +174,10 @@ def test_second_run_passes_and_the_incremental_marts_take_what_landed_since(
     settings: Settings, landed: dict[str, pd.DataFrame], first_build: KpiBuildReport
 ) -> None:
     """The stream keeps merging into open windows and the loader re-lands them with a
-    newer _LOADED_AT, and new sales land: the incremental minute mart must replace those
-    windows and add new ones, and the incremental daily KPIs must rebuild that day."""
+    newer _LOADED_AT, new sales land, and a batch keeping the most latency samples an
+    ops row holds lands: a refresh as `lakehouse load --follow` runs it (the incremental
+    models only) must replace those windows and add new ones, unnest every sample of the
+    new batch, and rebuild that day's KPIs and its latency."""
     minute = tables.SALES_BY_PRODUCT_MINUTE.warehouse_name
     gold = landed[minute].copy()
     later = gold["_LOADED_AT"].max() + timedelta(hours=1)
@@ -191,12 +196,23 @@ def test_second_run_passes_and_the_incremental_marts_take_what_landed_since(
     extra["EVENT_ID"] = extra["EVENT_ID"] + "-again"
     extra["TRANSACTION_ID"] = extra["TRANSACTION_ID"] + "-again"
     more_lines = pd.concat([lines, extra.assign(_LOADED_AT=later)], ignore_index=True)
-    seed_warehouse(settings, {minute: regathered, lines_name: more_lines})
+    batches_name = tables.STREAM_BATCHES.warehouse_name
+    batches = landed[batches_name]
+    newest = batches[batches["FAMILY"] == "sales"].sort_values("COMMITTED_AT").tail(1)
+    # distinct values, shuffled: the day's p95 falls among them and moves if any is missed
+    samples = np.random.default_rng(16).permutation(LATENCY_SAMPLE_SIZE) + 60_000
+    big_batch = newest.assign(
+        BATCH_ID=newest["BATCH_ID"] + 1_000,
+        LATENCY_SAMPLE_MS=json.dumps(samples.tolist()),
+        _LOADED_AT=later,
+    )
+    more_batches = pd.concat([batches, big_batch], ignore_index=True)
+    seed_warehouse(
+        settings, {minute: regathered, lines_name: more_lines, batches_name: more_batches}
+    )
 
     second = build_kpi_models(
-        settings,
-        select=["fct_product_sales_minute", "fct_daily_kpis"],
-        exclude="resource_type:unit_test",
+        settings, select=live_selection(upstream=False), exclude="resource_type:unit_test"
     )
 
     assert second.success and second.models_failed == 0 and second.tests_failed == 0
@@ -210,7 +226,7 @@ def test_second_run_passes_and_the_incremental_marts_take_what_landed_since(
         normalized(expected, columns).sort_values(keys).reset_index(drop=True),
         check_dtype=False,
     )
-    relanded = {**landed, lines_name: more_lines}
+    relanded = {**landed, lines_name: more_lines, batches_name: more_batches}
     assert_same_table(
         normalized(read_mart(settings, "fct_daily_kpis"), tables.DAILY_KPIS.columns),
         expected_daily_kpis(relanded),

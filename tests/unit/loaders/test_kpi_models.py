@@ -116,3 +116,12 @@ def test_every_mart_has_a_model_with_its_contract_columns_and_unit_tests() -> No
         assert all("data_type" in c for c in model["columns"])
         assert any(t["model"] == mart.name for t in spec.get("unit_tests", [])), mart.name
         assert (marts / f"{mart.name}.sql").exists()
+
+
+def test_the_latency_unnesting_reaches_as_far_as_the_stream_samples() -> None:
+    """int_latency_samples_unnested reads each batch's samples by position up to this
+    var: were the stream to keep more, the marts' percentiles would silently drop some."""
+    from spark_streaming.batch_metrics import LATENCY_SAMPLE_SIZE
+
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+    assert project["vars"]["latency_samples_per_batch"] == LATENCY_SAMPLE_SIZE
