@@ -35,6 +35,17 @@ def _trio(d: dict) -> str:
     return " / ".join(_s(d[k]) for k in ("p50_ms", "p95_ms", "p99_ms"))
 
 
+def _at_peak(resources: dict) -> str:
+    """What each kind of process held at the peak, and when (results before the sampler
+    recorded it have neither)."""
+    if "at_peak_rss_mb" not in resources:
+        return "breakdown not recorded"
+    return (
+        f"{resources['peak_at_s']:.0f} s into the run, held by "
+        f"{_pairs(resources['at_peak_rss_mb'], ' MB')}"
+    )
+
+
 def _pairs(d: dict, unit: str = " ms") -> str:
     return ", ".join(f"{k.removesuffix('_ms')} {_fmt(v)}{unit}" for k, v in d.items()) or "-"
 
@@ -173,8 +184,9 @@ def _demo(result: dict) -> list[str]:
         *lines,
         "",
         f"`{demo['command']}` in {demo['wall_s']:.0f} s: peak memory of the process tree "
-        f"{demo['peak_rss_gb']:.2f} GB (per kind, peak MB: "
-        f"{_pairs(demo['resources']['peak_rss_mb'], '')}). Its summary: steady-state p50 / p95 "
+        f"{demo['peak_rss_gb']:.2f} GB, {_at_peak(demo['resources'])} (each kind's own "
+        f"peak, MB: {_pairs(demo['resources']['peak_rss_mb'], '')}). Its summary: "
+        f"steady-state p50 / p95 "
         f"{_s(summary['steady_latency_p50_ms'])} / {_s(summary['steady_latency_p95_ms'])} over "
         f"{_fmt(summary['steady_latency_samples'])} samples; every batch "
         f"{_s(summary['latency_p50_ms'])} / {_s(summary['latency_p95_ms'])}. From the Delta "
