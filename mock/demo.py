@@ -13,8 +13,9 @@ configured, nothing is cleared and the pipeline resumes where it stopped.
 First, `history_days` of the shop's past (producer/history.py: the simulator on its own
 clock up to shortly before now) are streamed at full speed, so the daily and 14-day
 panels and the inventory health have days behind them; the live traffic follows on top.
-The history's batches are left out of the latency the summary reports, and the live
-loader measures only sales produced after it.
+The history's batches are left out of the latency the summary reports; the live loader
+takes the history into the warehouse before the live traffic starts, and measures only
+sales produced after it.
 
 `--clock simulated` stamps events on the simulator's own timeline from `--start`, so a
 run covers as many shop days as its events span (about 27k events per simulated day at
@@ -34,10 +35,13 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retail_lakehouse.logs import kv
 from retail_lakehouse.settings import Settings, is_remote
+
+if TYPE_CHECKING:
+    from mock.live_loader import LiveLoader
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +97,8 @@ def run_demo(
         live = _start_live_loader(settings, outputs, live_from) if warehouse else None
         if live is not None:
             stack.callback(live.close)
+            if history.days:
+                _wait_for_warehouse(live, catch_up_timeout_s)
 
         outcome: dict[str, Any] = {}
 
@@ -165,7 +171,7 @@ def _warehouse_installed() -> bool:
     return True
 
 
-def _start_live_loader(settings: Settings, outputs: Path, live_from: datetime) -> Any:
+def _start_live_loader(settings: Settings, outputs: Path, live_from: datetime) -> LiveLoader | None:
     """`lakehouse load --follow` beside the streams (None without the warehouse half);
     it measures the sales produced from `live_from` on."""
     if not _warehouse_installed():
@@ -212,6 +218,19 @@ def _stream_history(
         batches[-1].batch_id if batches else None,
         time.monotonic() - started,
     )
+
+
+def _wait_for_warehouse(live: LiveLoader, timeout_s: float) -> None:
+    """The warehouse takes in the history before the live traffic starts, as a deployed
+    one is loaded before it goes live: its first load (every row of the history) would
+    otherwise share the two cores with the first live micro-batches."""
+    started = time.monotonic()
+    if live.wait_for_first_refresh(timeout_s):
+        log.info(kv("demo_warehouse_caught_up", seconds=round(time.monotonic() - started, 1)))
+    else:
+        log.warning(
+            kv("demo_warehouse_not_caught_up", log=str(live.log_path), waited_s=round(timeout_s))
+        )
 
 
 def _run_warehouse(settings: Settings, outputs: Path) -> Any:

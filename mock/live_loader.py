@@ -61,6 +61,19 @@ class LiveLoader:
         _lower_priority(self.process.pid, LOADER_NICENESS)
         return self
 
+    def wait_for_first_refresh(self, timeout_s: float) -> bool:
+        """Until a cycle has loaded what the lake holds and refreshed the live marts (the
+        report is written at the end of each cycle); False if the loader exited first or
+        `timeout_s` passed."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if (self.report() or {}).get("refreshes"):
+                return True
+            if self.process is None or self.process.poll() is not None:
+                return False
+            time.sleep(0.5)
+        return False
+
     def report(self) -> dict[str, Any] | None:
         try:
             return dict(json.loads(self.report_path.read_text()))

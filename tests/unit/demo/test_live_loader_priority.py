@@ -1,8 +1,13 @@
-"""The demo's live loader runs at a lower CPU priority than the streams beside it."""
+"""The demo's live loader runs at a lower CPU priority than the streams beside it, and the
+demo can wait for its first refresh."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import time
 
 import psutil
 import pytest
@@ -26,3 +31,26 @@ def test_the_live_loader_process_yields_the_cpu_to_the_streams(tmp_path) -> None
         assert child.nice() == LOADER_NICENESS
     finally:
         loader.close()
+
+
+def test_waiting_for_the_first_refresh_ends_when_the_report_says_so(tmp_path) -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    loader = LiveLoader(settings, tmp_path)
+    # a live child that has not written its report yet: still waiting when time runs out
+    loader.process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert loader.wait_for_first_refresh(timeout_s=1.0) is False
+        loader.report_path.write_text(json.dumps({"cycles": 1, "refreshes": 0}))
+        assert loader.wait_for_first_refresh(timeout_s=1.0) is False
+        loader.report_path.write_text(json.dumps({"cycles": 1, "refreshes": 1}))
+        assert loader.wait_for_first_refresh(timeout_s=1.0) is True
+    finally:
+        loader.close()
+
+
+def test_waiting_stops_when_the_loader_exits_without_refreshing(tmp_path) -> None:
+    loader = LiveLoader(Settings(_env_file=None), tmp_path)  # type: ignore[call-arg]
+    loader.process = subprocess.Popen([sys.executable, "-c", "raise SystemExit(1)"])
+    started = time.monotonic()
+    assert loader.wait_for_first_refresh(timeout_s=30.0) is False
+    assert time.monotonic() - started < 10
