@@ -47,9 +47,10 @@ log = logging.getLogger(__name__)
 
 OUTPUTS = Path("outputs")
 
-# Spark's heap for the demo unless SPARK_DRIVER_MEMORY is set: with the 2g default it
-# grows to about 1.7 GB while the history streams through, and the demo's processes
-# then peak at 3.6 to 3.9 GB; with 1g, at 3.1 to 3.3 GB (docs/performance.md)
+# Spark's heap for the demo unless SPARK_DRIVER_MEMORY is set: with the 2g default the
+# JVM grew to 1.4 to 2.1 GB while the history streamed through and the demo's processes
+# peaked at 3.6 to 4.0 GB together; with 1g, 1.4 to 1.6 GB and 3.1 to 3.5 GB
+# (docs/performance.md)
 DEMO_DRIVER_MEMORY = "1g"
 
 
