@@ -8,6 +8,8 @@ Guarantees the rest of the pipeline can lean on:
 - a web purchase emits clickstream `purchase` events, a `sale` and an
   `inventory_change` with the same products and quantities, all at one time;
   the change's trans_id is the sale's transaction_id;
+- a transaction id is unique to one event, also across runs with different seeds
+  (it carries the seed), so counting distinct transactions per micro-batch adds up;
 - stock never goes negative: a sale takes only what is on the shelf;
 - a stock count (`inventory_snapshot`) at time T includes every change with
   event_time <= T, because counts run after everything else at the same millisecond
@@ -66,6 +68,7 @@ class ShopSimulator:
         self._snapshot_every_ms = snapshot_every // timedelta(milliseconds=1)
         self._pending_deliveries: set[tuple[int, int]] = set()
         self._transactions = itertools.count(1)
+        self._seed = seed
         self._outbox: list[Record] = []
         self._agenda = Agenda()
         self._agenda.schedule(self._now_ms, self._stock_counts(), _STOCK_COUNTS)
@@ -137,7 +140,7 @@ class ShopSimulator:
             self._change(
                 store,
                 "restock",
-                f"RST-{next(self._transactions):08d}",
+                self._transaction_id("RST"),
                 [(product.product_id, quantity)],
             )
 
@@ -160,7 +163,7 @@ class ShopSimulator:
             return
         loyal = rng.random() < behaviour.LOYALTY_SHARE
         customer_id = self._demand.customer() if loyal else None
-        transaction_id = f"POS-{store.store_id:04d}-{next(self._transactions):08d}"
+        transaction_id = self._transaction_id(f"POS-{store.store_id:04d}")
         self._sell(store, "store", transaction_id, customer_id, lines)
 
     def _web_order(self, user_id: int, session: str, products: list[Product]) -> None:
@@ -172,7 +175,7 @@ class ShopSimulator:
             return  # out of stock at checkout: the session ends without a purchase
         for product, _ in lines:
             self._click("purchase", product, user_id, session)
-        transaction_id = f"WEB-{next(self._transactions):08d}"
+        transaction_id = self._transaction_id("WEB")
         self._sell(store, "bopis" if bopis else "online", transaction_id, user_id, lines)
 
     def _shrink(self) -> None:
@@ -181,7 +184,7 @@ class ShopSimulator:
         lost = self._take(store, [(product, self._rng.randint(1, 2))])
         if lost:
             items = [(p.product_id, -qty) for p, qty in lost]
-            self._change(store, "shrink", f"SHR-{next(self._transactions):08d}", items)
+            self._change(store, "shrink", self._transaction_id("SHR"), items)
 
     def _sell(
         self,
@@ -253,6 +256,10 @@ class ShopSimulator:
                 user_session=session,
             )
         )
+
+    def _transaction_id(self, prefix: str) -> str:
+        # two producers with different seeds count from 1 alike; the seed keeps them apart
+        return f"{prefix}-{self._seed}-{next(self._transactions):08d}"
 
     def _uuid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))

@@ -3,7 +3,8 @@
 Each function returns the batch's rows for its table; the processor merges them with
 the matching MergeSpec, adding counts and sums to the stored row of the same window.
 Counting distinct transactions per batch is additive because every line of a
-transaction is in one event, hence in one batch. Windows are tumbling and aligned to
+transaction is in one event, hence in one batch, and no other event carries its id
+(the producer's ids carry its seed). Windows are tumbling and aligned to
 the epoch, as Spark's `window()` makes them.
 """
 

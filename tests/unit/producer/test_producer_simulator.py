@@ -224,3 +224,18 @@ def test_same_seed_and_clock_replay_the_same_events(catalog) -> None:
 
     assert first(5) == first(5)
     assert first(5) != first(6)
+
+
+def test_two_seeds_at_the_same_moment_never_share_a_transaction_id(catalog) -> None:
+    # gold counts distinct transactions per micro-batch and adds them up, so a sale from
+    # one producer must not reuse another producer's transaction id in the same window
+    def transaction_ids(seed):
+        sim = ShopSimulator(catalog, seed, SimulatedClock(MIDNIGHT))
+        ids = set()
+        for record in itertools.islice(sim, 3000):
+            ids.add(record.get("transaction_id") or record.get("trans_id"))
+        return ids - {None}
+
+    first, second = transaction_ids(17), transaction_ids(18)
+    assert first and second
+    assert not first & second
