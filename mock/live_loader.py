@@ -24,6 +24,10 @@ from retail_lakehouse.warehouse import emulator_path
 # The loader and its dbt runs yield the CPU to the streams they share the laptop with:
 # marts trail the lake by a load cycle anyway, while a micro-batch waiting for a core
 # adds straight to produce-to-gold latency. In a deployment they run on other machines.
+# Linux's SCHED_IDLE runs the loader only on a core the streams leave idle; a niceness
+# of 10 still gave it about a tenth of a contended core (demo steady-state p95 2.22 s
+# against 2.05 s, and 1.85 s with no loader at all). Elsewhere: niceness 10.
+LOADER_POLICY = getattr(os, "SCHED_IDLE", None)
 LOADER_NICENESS = 10
 
 
@@ -58,7 +62,7 @@ class LiveLoader:
             self.process = subprocess.Popen(
                 command, env=self.environment(), stdout=log, stderr=subprocess.STDOUT
             )
-        _lower_priority(self.process.pid, LOADER_NICENESS)
+        _lower_priority(self.process.pid)
         return self
 
     def wait_for_first_refresh(self, timeout_s: float) -> bool:
@@ -112,7 +116,22 @@ class LiveLoader:
         return self.report()
 
 
-def _lower_priority(pid: int, niceness: int) -> None:
-    """Best effort: where the OS has no priorities, the loader runs at the streams' own."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, pid, niceness)
+def _lower_priority(pid: int) -> None:
+    """Best effort, for each thread the child has so far (threads it starts later inherit
+    the priority of the thread that starts them). Where the OS has neither, the loader
+    runs at the streams' own priority."""
+    for thread in _threads_of(pid):
+        try:
+            if LOADER_POLICY is None:
+                raise AttributeError("no SCHED_IDLE here")
+            os.sched_setscheduler(thread, LOADER_POLICY, os.sched_param(0))
+        except (AttributeError, OSError):
+            with contextlib.suppress(AttributeError, OSError):
+                os.setpriority(os.PRIO_PROCESS, thread, LOADER_NICENESS)
+
+
+def _threads_of(pid: int) -> list[int]:
+    try:
+        return [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+    except OSError:  # no /proc: the priority calls take the process
+        return [pid]

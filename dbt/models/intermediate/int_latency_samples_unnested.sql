@@ -31,7 +31,7 @@ stream_batches as (
 
     from {{ ref('stg_lake__stream_batches') }}
     {% if is_incremental() %}
-    where loaded_at >= (select max(loaded_at) from {{ this }})
+    where {{ landed_since_last_run() }}
     {% endif %}
 
 ),

@@ -32,11 +32,11 @@ changed_dates as (
 
     select sales_date as kpi_date
     from orders
-    where loaded_at >= (select max(loaded_at) from {{ this }})
+    where {{ landed_since_last_run() }}
     union
     select batch_date as kpi_date
     from latency_samples
-    where loaded_at >= (select max(loaded_at) from {{ this }})
+    where {{ landed_since_last_run() }}
 
 ),
 {% endif %}

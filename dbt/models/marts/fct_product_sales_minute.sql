@@ -18,7 +18,7 @@ product_minutes as (
     select * from {{ ref('stg_lake__product_sales_minutes') }}
 
     {% if is_incremental() %}
-    where loaded_at >= (select coalesce(max(loaded_at), '1970-01-01') from {{ this }})
+    where {{ landed_since_last_run() }}
     {% endif %}
 
 ),
