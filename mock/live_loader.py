@@ -121,13 +121,19 @@ def _lower_priority(pid: int) -> None:
     the priority of the thread that starts them). Where the OS has neither, the loader
     runs at the streams' own priority."""
     for thread in _threads_of(pid):
-        try:
-            if LOADER_POLICY is None:
-                raise AttributeError("no SCHED_IDLE here")
-            os.sched_setscheduler(thread, LOADER_POLICY, os.sched_param(0))
-        except (AttributeError, OSError):
+        if not _idle_only(thread):
             with contextlib.suppress(AttributeError, OSError):
                 os.setpriority(os.PRIO_PROCESS, thread, LOADER_NICENESS)
+
+
+def _idle_only(thread: int) -> bool:
+    if LOADER_POLICY is None:
+        return False
+    try:
+        os.sched_setscheduler(thread, LOADER_POLICY, os.sched_param(0))
+    except OSError:
+        return False
+    return True
 
 
 def _threads_of(pid: int) -> list[int]:

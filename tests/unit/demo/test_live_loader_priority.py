@@ -28,7 +28,10 @@ def test_the_live_loader_process_yields_the_cpu_to_the_streams(tmp_path) -> None
     try:
         assert loader.process is not None
         child = psutil.Process(loader.process.pid)
-        time.sleep(3)  # the loader has started its own threads (dbt's, DuckDB's) by now
+        # once the loader has started threads of its own (dbt's, DuckDB's), they count too
+        deadline = time.monotonic() + 60
+        while len(child.threads()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
         threads = [t.id for t in child.threads()]
         assert len(threads) > 1
         if LOADER_POLICY is None:
