@@ -25,6 +25,7 @@ corrupt-record column. Trailing bytes after the object are ignored, as Spark doe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -134,6 +135,26 @@ def has_non_object_item(array_text: Column, items: Column) -> Column:
 def has_null(values: Column) -> Column:
     # sorting puts nulls first, and runs compiled where a null-filter lambda would not
     return (F.size(values) > 0) & F.try_element_at(F.sort_array(values), F.lit(1)).isNull()
+
+
+def may_hold_null(values: Column, sentinel: Column) -> Column:
+    """Whether a non-empty array may hold a null item, in one compiled pass where
+    `has_null` sorts: array_contains is null when the array holds a null and not the
+    `sentinel`. An array that holds the sentinel counts too, so only for a check whose
+    faults the rule chain looks at again (the fast check)."""
+    return F.when(F.size(values) > 0, F.coalesce(F.array_contains(values, sentinel), F.lit(True)))
+
+
+def sentinel(data_type: T.DataType) -> Column:
+    """The smallest value of a numeric type, for `may_hold_null`: below every contract's
+    minimum."""
+    if isinstance(data_type, T.IntegerType):
+        return F.lit(-(2**31)).cast(data_type)
+    if isinstance(data_type, T.LongType):
+        return F.lit(-(2**63)).cast(data_type)
+    if isinstance(data_type, T.DecimalType):
+        return F.lit(Decimal("-" + "9" * (data_type.precision - data_type.scale))).cast(data_type)
+    raise TypeError(f"no sentinel for {data_type.simpleString()}")
 
 
 def non_null_count(values: Column) -> Column:

@@ -16,6 +16,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from retail_lakehouse.contracts import EventContract, Field
+from spark_streaming.schemas import spark_type
 from spark_streaming.transforms import payload
 from spark_streaming.transforms.literals import timestamp_literal
 
@@ -41,15 +42,20 @@ RESTOCKING_CHANGE_TYPES = ("restock",)
 
 
 def contract_rules(
-    parsed: payload.ParsedPayload, contract: EventContract, *, with_types: bool = True
+    parsed: payload.ParsedPayload,
+    contract: EventContract,
+    *,
+    with_types: bool = True,
+    exact: bool = True,
 ) -> list[Rule]:
     """The contract's rules in check order; without the wrong_type ones (which read
     the payload's text) when `with_types` is False: `parsed.text` and `parsed.items`
-    are then not used."""
+    are then not used. Not `exact`: a rule may also fail on some valid values, where
+    that saves work (the fast check, whose faults the rule chain looks at again)."""
     by_stage: dict[str, list[tuple[Column, Column]]] = {stage: [] for stage in STAGES}
     for f in contract.fields:
         checks = (
-            _array_checks(parsed, f, contract, with_types)
+            _array_checks(parsed, f, contract, with_types, exact)
             if f.kind == "array"
             else _scalar_checks(parsed, f, with_types)
         )
@@ -75,7 +81,11 @@ def _scalar_checks(parsed: payload.ParsedPayload, f: Field, with_types: bool) ->
 
 
 def _array_checks(
-    parsed: payload.ParsedPayload, f: Field, contract: EventContract, with_types: bool
+    parsed: payload.ParsedPayload,
+    f: Field,
+    contract: EventContract,
+    with_types: bool,
+    exact: bool,
 ) -> list[Rule]:
     """Checks of an array and of its items' fields, on whole arrays of one item field
     at a time (lines.quantity is an array<int>): vectorised array functions run
@@ -97,7 +107,12 @@ def _array_checks(
             texts = items[child.name]
             checks.append((WRONG_TYPE, detail, payload.has_wrong_type_item(values, texts, child)))
         if child.required:
-            checks.append((MISSING_FIELD, detail, payload.has_null(values)))
+            nulls = (
+                payload.has_null(values)
+                if exact
+                else payload.may_hold_null(values, payload.sentinel(spark_type(child)))
+            )
+            checks.append((MISSING_FIELD, detail, nulls))
         if _has_bounds(child):
             smallest, largest = F.array_min(values), F.array_max(values)
             checks.append((OUT_OF_RANGE, detail, _outside(smallest, largest, child)))

@@ -197,10 +197,11 @@ class _FastColumns:
     def __init__(self, family: EventFamily) -> None:
         self.name = family.name
         fast = F.col(f"_{family.name}_fast")
-        self.parse = fast_check.parse_fast(_payload_text(), family)
+        event = F.col(f"_{family.name}_event")
+        self.parse = fast_check.parse_fast(family)
         self.event = fast_check.typed_event(fast, family)
-        self.faulty = fast_check.type_faults(fast, family) | fast_check.value_faults(
-            F.col(f"_{family.name}_event"), family
+        self.faulty = fast_check.type_faults(fast, event, family) | fast_check.value_faults(
+            event, family
         )
         self.chain = _lazy_chain(family)
 

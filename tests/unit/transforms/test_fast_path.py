@@ -21,7 +21,9 @@ from spark_streaming.transforms.validation import rule_chain, validated_records
 
 ODD_VALUES = [
     None, "", "x", "12", "1.23", "2026-03-02 08:00:01", "2026-03-02T08:00:01.123Z",
-    0, -1, 1, 12, 99, 101, 10_000, 2**31, 2**63, 1.5, 1.234, 19.99, 0.005, -0.01, 1e30,
+    "2026-03-02T09:00:01.123+01:00", "2026-02-30T08:00:01.123Z", "0999-03-02T08:00:01.123Z",
+    0, -1, 1, 12, 99, 101, 10_000, 2**31, 2**63, -(2**31), -(2**63), 1.5, 1.234, 19.99,
+    0.005, -0.01, 1e30,
     True, False, {}, {"a": 1}, [], [1], [None], [{}], "sale", "view", "restock", "store",
 ]  # fmt: skip
 
@@ -88,3 +90,38 @@ def test_inventory_payloads_get_the_same_outcome_both_ways(spark):
     rng = random.Random(3)
     payloads = mutations(CHANGE, rng, 800) + mutations(SNAPSHOT, rng, 800)
     agree(spark, INVENTORY, [CHANGE.encode(), SNAPSHOT.encode()] * 10 + payloads)
+
+
+def _basket(*lines: tuple[int, float, float], event_time: str | None = None) -> bytes:
+    event = json.loads(SALE)
+    event["lines"] = [
+        {"line_number": n, "product_id": 1000 + n, "quantity": q, "unit_price": p, "discount": d}
+        for n, (q, p, d) in enumerate(lines, start=1)
+    ]
+    if event_time is not None:
+        event["event_time"] = event_time
+    return json.dumps(event).encode()
+
+
+def test_the_shortcuts_of_the_fast_path_reach_the_rule_chains_verdict(spark):
+    """Records at the edges of the fast path, valid and not: a discount above the
+    cheapest line's gross but within its own line's, one that is not, a timestamp with
+    an offset (the fast path reads only UTC's Z and leaves the rest to the chain), an
+    item at a type's smallest value, a payload that is no UTF-8 (parsed all the same by
+    the fast path, and caught after it)."""
+    payloads = [
+        _basket((1, 1.00, 0.5), (10, 5.00, 20.00)),  # valid: each line within its gross
+        _basket((1, 1.00, 0.5), (10, 5.00, 50.01)),  # line 2 above its gross
+        _basket((2, 19.99, 0), event_time="2026-03-02T09:00:01.123+01:00"),  # valid
+        _basket((-(2**31), 19.99, 0)),
+        SALE.encode().replace(b"card", b"caf\xe9"),
+    ]
+    agree(spark, SALES, [SALE.encode(), *payloads])
+    outcomes = validated_records(kafka_rows(spark, payloads), {"t": SALES}).orderBy("offset")
+    assert [(r["reason"], r["reason_detail"]) for r in outcomes.collect()] == [
+        (None, None),
+        ("invalid_value", "lines[].discount"),
+        (None, None),
+        ("out_of_range", "lines[].quantity"),
+        ("malformed_json", "payload is not valid UTF-8"),
+    ]
