@@ -146,8 +146,8 @@ def may_hold_null(values: Column, sentinel: Column) -> Column:
 
 
 def sentinel(data_type: T.DataType) -> Column:
-    """The smallest value of a numeric type, for `may_hold_null`: below every contract's
-    minimum."""
+    """The smallest value of a numeric type, for `may_hold_null`: below the minimum of
+    every bounded field (an item that holds it is only looked at twice)."""
     if isinstance(data_type, T.IntegerType):
         return F.lit(-(2**31)).cast(data_type)
     if isinstance(data_type, T.LongType):
