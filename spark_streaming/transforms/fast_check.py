@@ -48,6 +48,7 @@ def fast_schema(family: EventFamily) -> T.StructType:
 
 
 def payload_text() -> Column:
+    """A Kafka record's value as text, as it is (valid UTF-8 or not)."""
     return F.col("value").cast("string")
 
 

@@ -238,8 +238,8 @@ def _built(kind: str, family: EventFamily, make: Callable[[EventFamily], object]
 
 
 def _payload_text() -> Column:
-    # invalid UTF-8 is not JSON (RFC 8259); it never reaches the parser
-    text = F.col("value").cast("string")
+    # invalid UTF-8 is not JSON (RFC 8259); it never reaches the chain's parsers
+    text = fast_check.payload_text()
     return F.when(F.is_valid_utf8(text), text)
 
 
