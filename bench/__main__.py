@@ -50,6 +50,12 @@ def main(argv: list[str] | None = None) -> Path:
         help="what feeds the soak: the producer through the local Apache Kafka broker, "
         "or the seeded producer inside Spark (KAFKA_SOURCE=generated)",
     )
+    parser.add_argument(
+        "--catch-up-batch",
+        default=os.environ.get("BENCH_CATCH_UP_BATCH"),
+        type=int,
+        help="records per catch-up micro-batch, MAX_OFFSETS_PER_TRIGGER (default: the size's)",
+    )
     parser.add_argument("--render", type=Path, help="re-draw the .md and .png of a result file")
     args = parser.parse_args(argv)
     if args.render:
@@ -75,6 +81,8 @@ def main(argv: list[str] | None = None) -> Path:
         size = replace(size, latency_rates=tuple(float(r) for r in args.rates.split(",")))
     if args.seconds:
         size = replace(size, latency_duration_s=float(args.seconds))
+    if args.catch_up_batch:
+        size = replace(size, max_offsets_per_trigger=args.catch_up_batch)
     from bench.suite import run
 
     return write(run(size, only, soak_source=args.soak_source), args.out)

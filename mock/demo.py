@@ -52,6 +52,8 @@ OUTPUTS = Path("outputs")
 # peaked at 3.6 to 4.0 GB together; with 1g, 1.4 to 1.6 GB and 3.1 to 3.5 GB
 # (docs/performance.md)
 DEMO_DRIVER_MEMORY = "1g"
+# half the default batch for half the default heap: the driver holds a batch's records
+DEMO_MAX_OFFSETS_PER_TRIGGER = 50_000
 
 
 def run_demo(
@@ -156,10 +158,14 @@ def run_demo(
 
 
 def demo_settings(settings: Settings) -> Settings:
-    """The demo's own defaults, where the user set nothing: Spark's heap."""
+    """The demo's own defaults, where the user set nothing: Spark's heap, and the
+    micro-batch cap that goes with it."""
     if "spark_driver_memory" in settings.model_fields_set:
         return settings
-    return settings.model_copy(update={"spark_driver_memory": DEMO_DRIVER_MEMORY})
+    update: dict[str, object] = {"spark_driver_memory": DEMO_DRIVER_MEMORY}
+    if "max_offsets_per_trigger" not in settings.model_fields_set:
+        update["max_offsets_per_trigger"] = DEMO_MAX_OFFSETS_PER_TRIGGER
+    return settings.model_copy(update=update)
 
 
 def _warehouse_installed() -> bool:

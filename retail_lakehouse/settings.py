@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     spark_driver_memory: str = Field(
         "2g", description="Driver memory of local runs; spark-submit's own wins on a cluster."
     )
+    # Spark's spark.driver.maxResultSize: a batch whose results exceed it fails with one
+    # line (lower MAX_OFFSETS_PER_TRIGGER) instead of running the driver out of heap
+    spark_max_result_size: str | None = Field(
+        None,
+        description="Largest micro-batch result the driver takes (spark.driver.maxResultSize). "
+        "Unset: an eighth of SPARK_DRIVER_MEMORY locally, the cluster's own under spark-submit.",
+    )
     # `kafka`: Spark's own Kafka connector; `generated`: no Kafka at all, the seeded
     # producer feeds Spark (mock/run_mock_stream.py)
     kafka_source: Literal["kafka", "generated"] = Field(
@@ -111,8 +118,14 @@ class Settings(BaseSettings):
         "earliest",
         description="Where a new checkpoint starts: earliest, latest or a JSON offset map.",
     )
-    max_offsets_per_trigger: int | None = Field(
-        None, ge=1, description="Cap on Kafka records per micro-batch (maxOffsetsPerTrigger)."
+    # The driver holds each micro-batch's validated records (about 1 KB each as Arrow),
+    # several times over at its peak: without a cap, a 500,000-record backlog ran the
+    # default 2 GB driver out of heap (bench catch-up, 2026-12-07), and Spark then hangs
+    max_offsets_per_trigger: int = Field(
+        100_000,
+        ge=1,
+        description="Most Kafka records per micro-batch (maxOffsetsPerTrigger): the driver "
+        "holds a batch's records, about 1 KB each.",
     )
     # Spark's minPartitions: split Kafka partitions into more tasks on a cluster
     kafka_min_partitions: int | None = Field(

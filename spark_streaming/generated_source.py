@@ -339,12 +339,11 @@ def generated_stream_options(settings: Settings, topics: list[str]) -> dict[str,
         "rowsPerSecond": str(settings.generated_rate),
         "faults": str(settings.generated_faults).lower(),
         "historyDays": str(settings.generated_history_days),
+        "maxOffsetsPerTrigger": str(settings.max_offsets_per_trigger),
         **{f"topic.{fam.name}": settings.topic(fam) for fam in FAMILIES},
     }
     if settings.generated_events:
         options["totalEvents"] = str(settings.generated_events)
-    if settings.max_offsets_per_trigger:
-        options["maxOffsetsPerTrigger"] = str(settings.max_offsets_per_trigger)
     return options
 
 

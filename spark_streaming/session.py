@@ -88,6 +88,11 @@ def cluster_options(settings: Settings, *, local: bool) -> dict[str, str]:
         ui = False
     if ui is not None:
         options["spark.ui.enabled"] = str(ui).lower()
+    result_size = settings.spark_max_result_size
+    if result_size is None and local:
+        result_size = max_result_size(settings.spark_driver_memory)
+    if result_size is not None:
+        options["spark.driver.maxResultSize"] = result_size
     if not settings.spark_codegen:
         options["spark.sql.codegen.wholeStage"] = "false"
         options["spark.sql.codegen.factoryMode"] = "NO_CODEGEN"
@@ -98,6 +103,9 @@ def cluster_options(settings: Settings, *, local: bool) -> dict[str, str]:
             "spark.sql.adaptive.enabled": "false",
             "spark.master": settings.spark_master,
             "spark.driver.memory": settings.spark_driver_memory,
+            # a driver out of heap leaves Spark waiting for a result that never comes
+            # (a task-result thread dies); ending the process lets a supervisor see it
+            "spark.driver.extraJavaOptions": "-XX:+ExitOnOutOfMemoryError",
             "spark.ui.showConsoleProgress": "false",
             # the checkpoint's offset and commit logs, written every trigger, without
             # Hadoop's .crc side files: half their time (about 50 ms a trigger); each
@@ -105,6 +113,22 @@ def cluster_options(settings: Settings, *, local: bool) -> dict[str, str]:
             "spark.hadoop.fs.AbstractFileSystem.file.impl": RAW_LOCAL_FS,
         }
     return options
+
+
+# Spark's JVM sizes; a bare number is MiB for spark.driver.memory
+_SIZE = re.compile(r"(\d+)\s*([kmgt]?)b?", re.IGNORECASE)
+_MB_PER_UNIT = {"k": 1 / 1024, "": 1, "m": 1, "g": 1024, "t": 1024 * 1024}
+
+
+def max_result_size(driver_memory: str) -> str:
+    """An eighth of the driver's heap. The driver holds a batch's results about four
+    times over while it collects them (500,000 records, 470 MB as Arrow, ran a 2 GB heap
+    out), so this limit stops a batch well before the heap would."""
+    found = _SIZE.fullmatch(driver_memory.strip())
+    if found is None:
+        raise ValueError(f"SPARK_DRIVER_MEMORY={driver_memory!r} is not a size like 2g or 512m")
+    megabytes = int(found.group(1)) * _MB_PER_UNIT[found.group(2).lower()]
+    return f"{max(1, int(megabytes / 8))}m"
 
 
 def batch_partitions(settings: Settings, *, local: bool) -> int | None:

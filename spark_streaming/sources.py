@@ -100,9 +100,8 @@ def kafka_stream_options(
         "failOnDataLoss": "true" if settings.kafka_fail_on_data_loss else "false",
         # a broker outage is waited out for about KAFKA_OUTAGE_TOLERANCE
         **jvm_kafka_outage_options(duration_seconds(settings.kafka_outage_tolerance)),
+        "maxOffsetsPerTrigger": str(settings.max_offsets_per_trigger),
     }
-    if settings.max_offsets_per_trigger:
-        options["maxOffsetsPerTrigger"] = str(settings.max_offsets_per_trigger)
     if settings.kafka_min_partitions:
         options["minPartitions"] = str(settings.kafka_min_partitions)
     for key, value in settings.kafka_options.items():

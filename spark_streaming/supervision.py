@@ -27,6 +27,11 @@ _PYTHON_ERROR_LINE = re.compile(
     r"^(?:(?:[a-z_]\w*\.)+([A-Z]\w*)|(\w+(?:Error|Exception))): (.+)$", re.MULTILINE
 )
 _OUTAGE_LINE = re.compile(r"OutageTooLongError: (.+)$", re.MULTILINE)
+# Spark's abort of a job whose task results exceed spark.driver.maxResultSize
+_RESULTS_TOO_BIG = re.compile(
+    r"Total size of serialized results of \d+ tasks? \(([^)]+)\) is bigger than "
+    r"\W?spark\.driver\.maxResultSize\W? \(([^)]+)\)"
+)
 
 
 class StreamFailedError(RuntimeError):
@@ -51,12 +56,27 @@ def failure_reason(error: BaseException | object, settings: Settings | None = No
     kafka_gone = kafka_outage_reason(text, settings) if settings is not None else None
     if kafka_gone:
         return kafka_gone
+    too_big = _RESULTS_TOO_BIG.search(text)
+    if too_big:
+        return results_too_big_reason(too_big.group(1), too_big.group(2), settings)
     python_errors = _PYTHON_ERROR_LINE.findall(text)
     if python_errors:
         qualified, builtin, message = python_errors[-1]
         return f"{qualified or builtin}: {message.strip()}"[:500]
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return (lines[0] if lines else type(error).__name__)[:500]
+
+
+def results_too_big_reason(size: str, limit: str, settings: Settings | None) -> str:
+    """A micro-batch the driver refused. A restart runs the same batch again (its offsets
+    are in the checkpoint), so only a larger limit gets past it; the cap sizes the next."""
+    cap = f" (now {settings.max_offsets_per_trigger})" if settings is not None else ""
+    return (
+        f"a micro-batch's results ({size}) are bigger than spark.driver.maxResultSize "
+        f"({limit}), and nothing of it was committed: restart with a larger "
+        "SPARK_MAX_RESULT_SIZE (and SPARK_DRIVER_MEMORY about 8 times it); "
+        f"MAX_OFFSETS_PER_TRIGGER{cap} bounds the batches after it"
+    )
 
 
 def exit_on_stream_failure(run: Callable[[], None]) -> None:

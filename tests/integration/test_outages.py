@@ -4,7 +4,8 @@ While events flow at a steady rate: the broker is frozen (SIGSTOP) for 30 s, or 
 S3 server is stopped for 30 s, and the job must stay up, catch up and end with every
 table equal to expectations computed independently from the messages sent. A broker
 kept away past KAFKA_OUTAGE_TOLERANCE must stop the job with one clear line and exit
-code 1, and a restart must resume with nothing lost or doubled.
+code 1, and a restart must resume with nothing lost or doubled; so must a micro-batch
+whose results are bigger than the driver takes (SPARK_MAX_RESULT_SIZE).
 
 Each drill prints `outage_drill kind=... outage_s=... catch_up_s=...` (run with -s).
 """
@@ -308,7 +309,9 @@ def test_the_job_rides_out_an_s3_outage(spark, tmp_path):
         s3.stop()
 
 
-def run_job(settings: Settings, log_path: Path, *extra: str) -> subprocess.Popen:
+def run_job(
+    settings: Settings, log_path: Path, *extra: str, **env_overrides: str
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
@@ -323,6 +326,7 @@ def run_job(settings: Settings, log_path: Path, *extra: str) -> subprocess.Popen
         "SPARK_MASTER": "local[2]",
         "SPARK_DRIVER_MEMORY": "1g",
         "PYSPARK_PYTHON": sys.executable,
+        **env_overrides,
     }
     command = [sys.executable, "-m", "spark_streaming.main", "--families", FAMILY, *extra]
     with open(log_path, "w") as log:
@@ -372,4 +376,49 @@ def test_a_broker_away_past_the_budget_stops_the_job_and_a_restart_resumes(spark
         assert publisher.publish(second).failed == 0
         restarted = run_job(settings, tmp_path / "restart.log", "--until-idle", "5")
         assert restarted.wait(timeout=400) == 0, (tmp_path / "restart.log").read_text()[-3000:]
+    assert_lake_matches(spark, settings, first + second)
+
+
+def test_a_batch_too_big_for_the_driver_stops_the_job_and_a_larger_limit_resumes(spark, tmp_path):
+    """The driver holds a micro-batch's results; one bigger than SPARK_MAX_RESULT_SIZE
+    is refused by Spark before it could run the heap out, and the job stops with one line
+    saying what to do. Doing it resumes with nothing lost or doubled."""
+    with LocalKafka() as broker:
+        settings = drill_settings(tmp_path, broker, "oversized")
+        messages = prepare(settings, seed=24)
+        first = [next(messages) for _ in range(3000)]  # about 3 MB of results as Arrow
+        publisher = KafkaPublisher(producer_config(settings))
+        assert publisher.publish(first).failed == 0
+        job_log = tmp_path / "job.log"
+        job = run_job(settings, job_log, SPARK_MAX_RESULT_SIZE="1m")
+        try:
+            code = job.wait(timeout=300)
+        finally:
+            if job.poll() is None:
+                job.kill()
+        output = job_log.read_text()
+        # the fault happened: Spark itself refused the batch's results
+        assert "is bigger than spark.driver.maxResultSize (1024.0 KiB)" in output, output[-3000:]
+        assert "event=batch_committed" not in output, output[-3000:]
+        errors = [line for line in output.splitlines() if line.startswith("ERROR: ")]
+        assert code == 1, output[-3000:]
+        assert len(errors) == 1, output[-3000:]
+        assert "bigger than spark.driver.maxResultSize (1024.0 KiB)" in errors[0]
+        assert "restart with a larger SPARK_MAX_RESULT_SIZE" in errors[0]
+        assert "MAX_OFFSETS_PER_TRIGGER (now 100000)" in errors[0]
+
+        second = [next(messages) for _ in range(1500)]
+        assert publisher.publish(second).failed == 0
+        restart_log = tmp_path / "restart.log"
+        restarted = run_job(
+            settings,
+            restart_log,
+            "--until-idle",
+            "5",
+            SPARK_MAX_RESULT_SIZE="64m",
+            MAX_OFFSETS_PER_TRIGGER="1000",
+        )
+        assert restarted.wait(timeout=400) == 0, restart_log.read_text()[-3000:]
+        # the refused batch ran again whole, then the cap sized the ones after it
+        assert restart_log.read_text().count("event=batch_committed") >= 3
     assert_lake_matches(spark, settings, first + second)

@@ -26,7 +26,7 @@ def test_an_empty_variable_leaves_a_typed_setting_at_its_default(
     assert settings.spark_shuffle_partitions is None
     assert settings.generated_rate == defaults.generated_rate == 1000.0
     assert settings.kafka_source == "kafka"
-    assert settings.max_offsets_per_trigger is None
+    assert settings.max_offsets_per_trigger == 100_000
     assert settings.snowflake_port is None
 
 

@@ -19,6 +19,8 @@ def test_local_runs_get_small_defaults() -> None:
         "spark.sql.adaptive.enabled": "false",
         "spark.master": "local[*]",
         "spark.driver.memory": "2g",
+        "spark.driver.maxResultSize": "256m",
+        "spark.driver.extraJavaOptions": "-XX:+ExitOnOutOfMemoryError",
         "spark.ui.showConsoleProgress": "false",
         "spark.hadoop.fs.AbstractFileSystem.file.impl": "org.apache.hadoop.fs.local.RawLocalFs",
     }
@@ -35,12 +37,38 @@ def test_code_generation_can_be_turned_off() -> None:
 
 def test_spark_submit_keeps_the_cluster_sizing_unless_asked() -> None:
     assert cluster_options(Settings(_env_file=None), local=False) == {}
-    asked = Settings(_env_file=None, spark_shuffle_partitions=64, spark_ui_enabled=True)
+    asked = Settings(
+        _env_file=None,
+        spark_shuffle_partitions=64,
+        spark_ui_enabled=True,
+        spark_max_result_size="4g",
+    )
     assert cluster_options(asked, local=False) == {
         "spark.sql.shuffle.partitions": "64",
         "spark.databricks.delta.snapshotPartitions": "64",
         "spark.ui.enabled": "true",
+        "spark.driver.maxResultSize": "4g",
     }
+
+
+@pytest.mark.parametrize(
+    ("driver_memory", "limit"),
+    [("2g", "256m"), ("1g", "128m"), ("512m", "64m"), ("4096", "512m"), ("3G", "384m")],
+)
+def test_a_local_driver_takes_results_up_to_an_eighth_of_its_heap(
+    driver_memory: str, limit: str
+) -> None:
+    options = cluster_options(
+        Settings(_env_file=None, spark_driver_memory=driver_memory), local=True
+    )
+    assert options["spark.driver.maxResultSize"] == limit
+    mine = Settings(_env_file=None, spark_driver_memory=driver_memory, spark_max_result_size="1g")
+    assert cluster_options(mine, local=True)["spark.driver.maxResultSize"] == "1g"
+
+
+def test_a_driver_memory_that_is_no_size_is_one_clear_error() -> None:
+    with pytest.raises(ValueError, match="SPARK_DRIVER_MEMORY='lots' is not a size like 2g"):
+        cluster_options(Settings(_env_file=None, spark_driver_memory="lots"), local=True)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from retail_lakehouse.settings import Settings
 from spark_streaming.supervision import StreamFailedError, exit_on_stream_failure, failure_reason
 
 # the shape of Spark's error when a Python data source raises (issue 8's report)
@@ -57,4 +58,24 @@ def test_the_job_exits_with_code_1_and_one_line(capsys) -> None:
     assert capsys.readouterr().err == (
         "ERROR: sales stream failed: kafka at b:9092 unreachable; "
         "stopped the other families too (clickstream)\n"
+    )
+
+
+# Spark's abort when a micro-batch's results exceed spark.driver.maxResultSize, inside
+# the Python traceback of foreachBatch
+RESULTS_TOO_BIG = """An exception was raised by the Python Proxy. Return Message: Traceback:
+py4j.protocol.Py4JJavaError: An error occurred while calling o412.collectAsArrowToPython.
+: org.apache.spark.SparkException: Job aborted due to stage failure: Total size of \
+serialized results of 2 tasks (2.9 MiB) is bigger than spark.driver.maxResultSize (1024.0 KiB)
+\tat org.apache.spark.scheduler.DAGScheduler.failJobAndIndependentStages(DAGScheduler.scala:2935)
+=== Streaming Query ==="""
+
+
+def test_a_batch_the_driver_refused_says_which_limit_to_raise() -> None:
+    settings = Settings(max_offsets_per_trigger=5000, _env_file=None)  # type: ignore[call-arg]
+    assert failure_reason(RESULTS_TOO_BIG, settings) == (
+        "a micro-batch's results (2.9 MiB) are bigger than spark.driver.maxResultSize "
+        "(1024.0 KiB), and nothing of it was committed: restart with a larger "
+        "SPARK_MAX_RESULT_SIZE (and SPARK_DRIVER_MEMORY about 8 times it); "
+        "MAX_OFFSETS_PER_TRIGGER (now 5000) bounds the batches after it"
     )
