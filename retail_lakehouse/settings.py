@@ -25,6 +25,10 @@ from retail_lakehouse.durations import duration_seconds
 DEFAULT_WEB_STORE_TIME_ZONE = "America/New_York"
 
 
+# a JVM memory size as Spark reads it: 2g, 512m, 1024k; a bare number is MiB
+JVM_SIZE = r"^(\d+)\s*([kKmMgGtT]?)[bB]?$"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
@@ -82,12 +86,15 @@ class Settings(BaseSettings):
         "local[*]", description="Spark master of local runs; spark-submit's own wins on a cluster."
     )
     spark_driver_memory: str = Field(
-        "2g", description="Driver memory of local runs; spark-submit's own wins on a cluster."
+        "2g",
+        pattern=JVM_SIZE,
+        description="Driver memory of local runs; spark-submit's own wins on a cluster.",
     )
-    # Spark's spark.driver.maxResultSize: a batch whose results exceed it fails with one
-    # line (lower MAX_OFFSETS_PER_TRIGGER) instead of running the driver out of heap
+    # Spark's spark.driver.maxResultSize: a batch whose results exceed it stops the job
+    # with one line saying which limit to raise, instead of running the driver out of heap
     spark_max_result_size: str | None = Field(
         None,
+        pattern=JVM_SIZE,
         description="Largest micro-batch result the driver takes (spark.driver.maxResultSize). "
         "Unset: an eighth of SPARK_DRIVER_MEMORY locally, the cluster's own under spark-submit.",
     )

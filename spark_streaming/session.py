@@ -10,7 +10,7 @@ import sys
 from pyspark.sql import SparkSession
 
 from retail_lakehouse import jvm
-from retail_lakehouse.settings import Settings, is_remote
+from retail_lakehouse.settings import JVM_SIZE, Settings, is_remote
 from spark_streaming.delta_spark_writer import s3a_options
 from spark_streaming.lake_writer import DELTA_CATALOG, DELTA_EXTENSION
 
@@ -115,8 +115,6 @@ def cluster_options(settings: Settings, *, local: bool) -> dict[str, str]:
     return options
 
 
-# Spark's JVM sizes; a bare number is MiB for spark.driver.memory
-_SIZE = re.compile(r"(\d+)\s*([kmgt]?)b?", re.IGNORECASE)
 _MB_PER_UNIT = {"k": 1 / 1024, "": 1, "m": 1, "g": 1024, "t": 1024 * 1024}
 
 
@@ -124,7 +122,7 @@ def max_result_size(driver_memory: str) -> str:
     """An eighth of the driver's heap. The driver holds a batch's results about four
     times over while it collects them (500,000 records, 470 MB as Arrow, ran a 2 GB heap
     out), so this limit stops a batch well before the heap would."""
-    found = _SIZE.fullmatch(driver_memory.strip())
+    found = re.fullmatch(JVM_SIZE, driver_memory.strip())
     if found is None:
         raise ValueError(f"SPARK_DRIVER_MEMORY={driver_memory!r} is not a size like 2g or 512m")
     megabytes = int(found.group(1)) * _MB_PER_UNIT[found.group(2).lower()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from retail_lakehouse.settings import Settings
 from spark_streaming.session import batch_partitions, cluster_options, local_cores
@@ -66,9 +67,11 @@ def test_a_local_driver_takes_results_up_to_an_eighth_of_its_heap(
     assert cluster_options(mine, local=True)["spark.driver.maxResultSize"] == "1g"
 
 
-def test_a_driver_memory_that_is_no_size_is_one_clear_error() -> None:
-    with pytest.raises(ValueError, match="SPARK_DRIVER_MEMORY='lots' is not a size like 2g"):
-        cluster_options(Settings(_env_file=None, spark_driver_memory="lots"), local=True)
+def test_a_memory_setting_that_is_no_size_is_refused_with_its_name() -> None:
+    with pytest.raises(ValidationError, match="spark_driver_memory"):
+        Settings(_env_file=None, spark_driver_memory="lots")
+    with pytest.raises(ValidationError, match="spark_max_result_size"):
+        Settings(_env_file=None, spark_max_result_size="1 gigabyte")
 
 
 @pytest.mark.parametrize(
