@@ -64,13 +64,13 @@ def catch_up(bench: Bench, events: int) -> dict[str, Any]:
     consumer, all from the same topics."""
     per_mode: dict[str, list[dict]] = {mode: [] for mode in MODES}
     ceilings: list[dict] = []
+    cap = bench.size.max_offsets_per_trigger
     for repeat in range(bench.size.spark_repeats):
         topics = f"backlog-{events}-{repeat}-{short_id()}"
         producing = bench.settings(topics)
         report = bench.produce(producing, events=events, rate=0.0)
         delivered = delivered_by_family(producing, report.delivered_by_topic)
         for mode, skip in MODES.items():
-            cap = bench.size.max_offsets_per_trigger
             run = bench.settings(
                 f"{topics}-{mode}",
                 topics=topics,

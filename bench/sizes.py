@@ -17,9 +17,8 @@ class BenchSize:
     # catch-up backlogs, smallest first; the last is the target's. With two or more the
     # marginal rate between the last two is reported as well: start-up cancels out
     backlog_events: tuple[int, ...]
-    max_offsets_per_trigger: (
-        int | None
-    )  # catch-up micro-batch cap (None = MAX_OFFSETS_PER_TRIGGER's default)
+    # catch-up micro-batch cap (None: MAX_OFFSETS_PER_TRIGGER's default)
+    max_offsets_per_trigger: int | None
     latency_rates: tuple[float, ...]  # steady-state rates (events/s)
     latency_duration_s: float
     warmup_s: float  # traffic the query catches up on before a steady-state run, reported apart
