@@ -65,6 +65,8 @@ def local_jvm_options(*, s3a: bool) -> dict[str, str]:
 LOCAL_SHUFFLE_PARTITIONS = 2
 DELTA_SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
 RAW_LOCAL_FS = "org.apache.hadoop.fs.local.RawLocalFs"
+# Spark caps it at spark.rpc.message.maxSize, whose default this is
+LOCAL_DIRECT_RESULT_SIZE = "128m"
 
 
 def cluster_options(settings: Settings, *, local: bool) -> dict[str, str]:
@@ -106,6 +108,10 @@ def cluster_options(settings: Settings, *, local: bool) -> dict[str, str]:
             # a driver out of heap leaves Spark waiting for a result that never comes
             # (a task-result thread dies); ending the process lets a supervisor see it
             "spark.driver.extraJavaOptions": "-XX:+ExitOnOutOfMemoryError",
+            # a task's results up to this size travel inside its status message; above
+            # Spark's 1 MiB default they were stored as a block and fetched back over the
+            # network stack, in one process: a sixth of a catch-up batch's job
+            "spark.task.maxDirectResultSize": LOCAL_DIRECT_RESULT_SIZE,
             "spark.ui.showConsoleProgress": "false",
             # the checkpoint's offset and commit logs, written every trigger, without
             # Hadoop's .crc side files: half their time (about 50 ms a trigger); each

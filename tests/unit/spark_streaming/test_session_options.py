@@ -22,6 +22,7 @@ def test_local_runs_get_small_defaults() -> None:
         "spark.driver.memory": "2g",
         "spark.driver.maxResultSize": "256m",
         "spark.driver.extraJavaOptions": "-XX:+ExitOnOutOfMemoryError",
+        "spark.task.maxDirectResultSize": "128m",
         "spark.ui.showConsoleProgress": "false",
         "spark.hadoop.fs.AbstractFileSystem.file.impl": "org.apache.hadoop.fs.local.RawLocalFs",
     }
