@@ -110,7 +110,7 @@ def cluster_options(settings: Settings, *, local: bool) -> dict[str, str]:
             "spark.driver.extraJavaOptions": "-XX:+ExitOnOutOfMemoryError",
             # a task's results up to this size travel inside its status message; above
             # Spark's 1 MiB default they were stored as a block and fetched back over the
-            # network stack, in one process: a sixth of a catch-up batch's job
+            # network stack, in one process: 8 to 15% of a catch-up batch's job
             "spark.task.maxDirectResultSize": LOCAL_DIRECT_RESULT_SIZE,
             "spark.ui.showConsoleProgress": "false",
             # the checkpoint's offset and commit logs, written every trigger, without
