@@ -50,8 +50,8 @@ from spark_streaming.batch.dedup import (
 from spark_streaming.batch.plans import FamilyPlan
 from spark_streaming.batch.records import (
     bronze_rows,
+    by_topic,
     is_late,
-    of_topic,
     offsets_after,
     quarantine_rows,
     stamped,
@@ -168,10 +168,8 @@ class PipelineBatchProcessor:
         futures: list[Future[bool]] = []
         try:
             with timer.phase("prepare"):
-                for topic in self.plans:
-                    part = self._prepare(
-                        topic, of_topic(records, topic), state, batch_id, started_at, read
-                    )
+                for topic, rows in by_topic(records, self.plans).items():
+                    part = self._prepare(topic, rows, state, batch_id, started_at, read)
                     if part.metrics.input_rows:
                         parts.append(part)
                         # a family's gold is written while the next family is prepared
@@ -450,7 +448,7 @@ class PipelineBatchProcessor:
         mark = self.marks.get(tables.QUARANTINE.qualified_name)
         if not mark or rows.num_rows == 0:
             return rows
-        parts = [recovery.beyond(of_topic(rows, t), t, mark) for t in self.plans]
+        parts = [recovery.beyond(r, t, mark) for t, r in by_topic(rows, self.plans).items()]
         return pa.concat_tables(parts)
 
     def _all_tables(self) -> list[TableSpec]:

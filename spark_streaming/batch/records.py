@@ -3,7 +3,7 @@ back, stamped with the time the batch was read and split into what each table ge
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -54,10 +54,10 @@ def stamped(records: pa.Table, ingested_at: datetime) -> pa.Table:
     Kafka timestamp already; a record arrived at the earlier of the two."""
     n = records.num_rows
     read_at = pa.scalar(ingested_at, _TIMESTAMP)
-    records = records.append_column("ingested_at", pa.array([ingested_at] * n, _TIMESTAMP))
+    records = records.append_column("ingested_at", pa.repeat(read_at, n))
     # the UTC date, whatever zone the read time is given in (a naive one is UTC already)
     day = (ingested_at.astimezone(UTC) if ingested_at.tzinfo else ingested_at).date()
-    records = records.append_column("ingest_date", pa.array([day] * n, pa.date32()))
+    records = records.append_column("ingest_date", pa.repeat(pa.scalar(day, pa.date32()), n))
     limit = pc.add(read_at, pa.scalar(MAX_EVENT_AHEAD_OF_ARRIVAL, pa.duration("us")))
     ahead = pc.and_kleene(pc.is_null(records["reason"]), pc.greater(records["event_time"], limit))
     ahead = pc.fill_null(ahead, False)
@@ -67,13 +67,29 @@ def stamped(records: pa.Table, ingested_at: datetime) -> pa.Table:
     records = _set(
         records, "reason_detail", pc.if_else(ahead, "event_time", records["reason_detail"])
     )
-    # a valid record's payload is valid UTF-8 (it parsed), so it casts as it is
-    payload = pc.cast(records["value"], pa.string())
+    # only the payloads that now go to quarantine, not the whole batch's; a valid
+    # record's payload is valid UTF-8 (it parsed), so it casts as it is
+    moved = pc.if_else(ahead, records["value"], pa.scalar(None, pa.binary()))
+    payload = pc.cast(moved, pa.string())
     return _set(records, "raw_payload", pc.if_else(ahead, payload, records["raw_payload"]))
 
 
-def of_topic(records: pa.Table, topic: str) -> pa.Table:
-    return records.filter(pc.equal(records["topic"], topic))
+def by_topic(records: pa.Table, topics: Iterable[str]) -> dict[str, pa.Table]:
+    """Each topic's records, in the batch's order. A batch holds each Kafka partition's
+    records in one run, so a topic's are a few slices of the batch, taken without
+    copying (a filter copied every column, the raw payloads included)."""
+    slices: dict[str, list[pa.Table]] = {topic: [] for topic in topics}
+    if records.num_rows:
+        runs = pc.run_end_encode(records["topic"].combine_chunks())
+        start = 0
+        for end, topic in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
+            if topic in slices:
+                slices[topic].append(records.slice(start, end - start))
+            start = end
+    return {
+        topic: pa.concat_tables(parts) if parts else records.slice(0, 0)
+        for topic, parts in slices.items()
+    }
 
 
 def bronze_rows(records: pa.Table) -> pa.Table:
@@ -94,7 +110,9 @@ def quarantine_rows(records: pa.Table, families: Mapping[str, EventFamily]) -> p
 def valid_events(records: pa.Table, family: EventFamily) -> pa.Table:
     """The valid events of one family's records: the event's own fields as columns,
     then where Kafka stored it and when it was read."""
-    valid = records.filter(pc.is_null(records["reason"]))
+    # only the columns read below are filtered: the others hold the raw payloads
+    lineage = ["partition", "offset", "kafka_timestamp", "ingested_at"]
+    valid = records.select([family.name, *lineage]).filter(pc.is_null(records["reason"]))
     event = valid[family.name].combine_chunks()
     assert isinstance(event, pa.StructArray)
     columns = {event.type.field(i).name: event.field(i) for i in range(event.type.num_fields)}

@@ -22,8 +22,8 @@ from batch_support import (
 from retail_lakehouse.contracts import CLICKSTREAM, SALES
 from spark_streaming.batch.records import (
     bronze_rows,
+    by_topic,
     is_late,
-    of_topic,
     offsets_after,
     quarantine_rows,
     stamped,
@@ -179,16 +179,28 @@ def test_an_event_more_than_a_minute_ahead_of_the_read_time_is_future_event_time
     assert kept == ["s-1", "s-2"]
 
 
-def test_of_topic_keeps_the_records_of_one_topic():
+def test_by_topic_gives_each_topic_its_records_in_batch_order():
     rows = [
         record(0, payload("s-1"), event=sale()),
         record(0, payload("c-1"), topic=CLICKS_TOPIC, event=VIEW),
         record(1, b"{", reason="malformed_json", detail="payload is not valid JSON"),
+        record(2, payload("s-2"), event=sale("s-2")),
+        record(1, payload("c-2"), topic=CLICKS_TOPIC, event=VIEW),
+        record(0, payload("x-1"), topic="retail.unplanned"),
     ]
 
-    actual = of_topic(rows_table(rows, RECORDS), SALES_TOPIC)
+    actual = by_topic(rows_table(rows, RECORDS), [SALES_TOPIC, CLICKS_TOPIC, "retail.stock"])
 
-    assert_tables_equal(actual, rows_table([rows[0], rows[2]], RECORDS))
+    assert list(actual) == [SALES_TOPIC, CLICKS_TOPIC, "retail.stock"]
+    assert_tables_equal(actual[SALES_TOPIC], rows_table([rows[0], rows[2], rows[3]], RECORDS))
+    assert_tables_equal(actual[CLICKS_TOPIC], rows_table([rows[1], rows[4]], RECORDS))
+    assert_tables_equal(actual["retail.stock"], rows_table([], RECORDS))
+
+
+def test_by_topic_of_an_empty_batch_gives_empty_tables():
+    actual = by_topic(rows_table([], RECORDS), [SALES_TOPIC])
+
+    assert_tables_equal(actual[SALES_TOPIC], rows_table([], RECORDS))
 
 
 BRONZE = pa.schema(
