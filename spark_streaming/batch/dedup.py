@@ -6,7 +6,8 @@ family's stored events whose event time lies within the index horizon of the new
 one (twice the watermark delay), whatever event time their resends carry: an id found
 there is a duplicate even when the resend's event_time changed. A candidate older than
 the horizon (a late resend) is looked up in silver instead, bounded by its own event
-time, which is what stays exact for events that old.
+time, which is what stays exact for events that old (`silver_minutes` keeps the minutes
+it read).
 
 The same id at the same Kafka position is the record itself, replayed after a crash,
 not a duplicate. The index is rebuilt from silver when the job starts.

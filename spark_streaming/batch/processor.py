@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -37,12 +38,11 @@ from retail_lakehouse.durations import duration_seconds
 from retail_lakehouse.logs import kv
 from retail_lakehouse.settings import Settings
 from retail_lakehouse.tables import TableSpec
-from spark_streaming.batch import inventory, recovery
+from spark_streaming.batch import inventory, recovery, silver_minutes
 from spark_streaming.batch.dedup import (
     Candidate,
     EventIndex,
     EventTimeState,
-    Position,
     candidates_of,
     decide,
     moment,
@@ -57,6 +57,7 @@ from spark_streaming.batch.records import (
     stamped,
     valid_events,
 )
+from spark_streaming.batch.silver_minutes import SilverMinutes
 from spark_streaming.batch_metrics import BatchMetrics, ops_rows
 from spark_streaming.lake_writer import BatchTxn, LakeWriter, MergeSpec
 from spark_streaming.maintenance import PeriodicMaintenance
@@ -73,6 +74,7 @@ class FamilyState:
 
     clock: EventTimeState
     index: EventIndex
+    silver: SilverMinutes  # silver's ids of the old minutes late events fall in
     levels: pa.Table = field(default_factory=inventory.no_levels)
 
 
@@ -85,6 +87,7 @@ class FamilyBatch:
     metrics: BatchMetrics
     bronze: pa.Table
     stored: list[Candidate]
+    stored_rows: pa.Table  # the same events, silver_minutes.COLUMNS
     produced_at: np.ndarray  # µs since the epoch, of the events gold now reflects
     silver: dict[TableSpec, pa.Table]
     gold: list[tuple[TableSpec, pa.Table, MergeSpec]]
@@ -227,7 +230,7 @@ class PipelineBatchProcessor:
                 events["kafka_offset"].to_pylist(),
             ),
             fam.index,
-            lambda ids, ranges: self._stored_in_silver(plan, ids, ranges),
+            fam.silver,
             self.delay,
         )
         stored = events
@@ -274,7 +277,15 @@ class PipelineBatchProcessor:
             bronze_rows(records), topic, self.marks.get(plan.bronze.qualified_name)
         )
         return FamilyBatch(
-            plan, topic, metrics, bronze, decision.keep, produced_at, silver_rows, gold
+            plan,
+            topic,
+            metrics,
+            bronze,
+            decision.keep,
+            stored.select(silver_minutes.COLUMNS),
+            produced_at,
+            silver_rows,
+            gold,
         )
 
     def _submit_gold(self, part: FamilyBatch, txn: BatchTxn) -> list[Future[bool]]:
@@ -326,6 +337,7 @@ class PipelineBatchProcessor:
         for part in parts:
             fam = state[part.plan.family.name]
             fam.index.add(part.stored)
+            fam.silver.remember(part.stored_rows)
             if part.metrics.max_event_time is not None:
                 fam.clock.advance([part.metrics.max_event_time])
             fam.index.evict_before(fam.clock.max_event_time)
@@ -354,7 +366,8 @@ class PipelineBatchProcessor:
             index.evict_before(newest)
             if index.floor is not None:
                 index.add(self._stored_since(plan, moment(index.floor)))
-            fam = FamilyState(clock, index)
+            silver = SilverMinutes(partial(self._silver_rows, plan))
+            fam = FamilyState(clock, index, silver)
             if plan.keeps_inventory_levels:
                 stored = self.writer.read_arrow(tables.INVENTORY_LEVELS)
                 if stored is not None:
@@ -375,46 +388,26 @@ class PipelineBatchProcessor:
     def _stored_since(self, plan: FamilyPlan, floor: datetime) -> list[Candidate]:
         """The family's stored events with event times from `floor` on, from silver."""
         where = f"event_time >= '{floor.isoformat()}' AND event_date >= '{floor.date()}'"
-        found: list[Candidate] = []
-        for spec, _ in plan.silver:
-            rows = self.writer.read_arrow(
-                spec, ["event_id", "event_time", "kafka_partition", "kafka_offset"], where
-            )
-            if rows is not None:
-                found += candidates_of(
-                    rows["event_id"].to_pylist(),
-                    pc.cast(rows["event_time"], pa.int64()).to_pylist(),
-                    rows["kafka_partition"].to_pylist(),
-                    rows["kafka_offset"].to_pylist(),
-                )
-        return found
-
-    def _stored_in_silver(
-        self, plan: FamilyPlan, ids: set[str], ranges: list[tuple[datetime, datetime]]
-    ) -> dict[str, set[Position]]:
-        """Where silver holds `ids`, looking only at the files of those event times."""
-        in_time = " OR ".join(
-            f"(event_time >= '{low.isoformat()}' AND event_time <= '{high.isoformat()}'"
-            f" AND event_date >= '{low.date().isoformat()}'"
-            f" AND event_date <= '{high.date().isoformat()}')"
-            for low, high in ranges
+        rows = self._silver_rows(plan, where)
+        return candidates_of(
+            rows["event_id"].to_pylist(),
+            pc.cast(rows["event_time"], pa.int64()).to_pylist(),
+            rows["kafka_partition"].to_pylist(),
+            rows["kafka_offset"].to_pylist(),
         )
-        wanted = pa.array(sorted(ids), pa.string())
-        found: dict[str, set[Position]] = {}
-        for spec, _ in plan.silver:
-            # the rows of those minutes, matched here: an IN list of thousands of ids
-            # costs DataFusion more to plan than the pruned read costs to scan
-            rows = self.writer.read_arrow(
-                spec, ["event_id", "kafka_partition", "kafka_offset"], in_time
-            )
-            if rows is None or rows.num_rows == 0:
-                continue
-            hits = rows.filter(pc.is_in(rows["event_id"], value_set=wanted))
-            for r in hits.to_pylist():
-                found.setdefault(r["event_id"], set()).add(
-                    (r["kafka_partition"], r["kafka_offset"])
-                )
-        return found
+
+    def _silver_rows(self, plan: FamilyPlan, where: str) -> pa.Table:
+        """The family's silver rows `where` selects, what identifies each event only."""
+        found = [
+            rows
+            for spec, _ in plan.silver
+            if (rows := self.writer.read_arrow(spec, silver_minutes.COLUMNS, where)) is not None
+        ]
+        return (
+            pa.concat_tables([rows.cast(silver_minutes.SCHEMA) for rows in found])
+            if found
+            else silver_minutes.SCHEMA.empty_table()
+        )
 
     def _changes_since(self, keys: pa.Table, since: datetime) -> pa.Table:
         stores = ", ".join(str(v) for v in sorted(set(keys["store_id"].to_pylist())))

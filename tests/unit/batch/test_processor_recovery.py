@@ -127,3 +127,33 @@ def test_a_resend_with_a_new_event_time_is_still_a_duplicate(spark, tmp_path: Pa
     stored = lake_rows(settings, tables.SILVER_INVENTORY_CHANGES)
     assert [(r["event_id"], r["kafka_offset"]) for r in stored] == [("c0", 0)]
     assert sum(r["duplicate_events"] for r in lake_rows(settings, tables.STREAM_BATCHES)) == 1
+
+
+def test_late_resends_are_found_in_silver_which_is_read_once_per_minute(
+    spark, tmp_path: Path
+) -> None:
+    settings = Settings(lake_root=str(tmp_path / "lake"), topic_inventory=TOPIC, _env_file=None)  # type: ignore[call-arg]
+    running = processor(settings, DeltaRsWriter(settings))
+    running(batch(spark, [change("c0", T0)], 0), 0)
+    # the stream moves on half an hour: T0's minute leaves the de-duplication index
+    running(batch(spark, [change("c1", T0 + timedelta(minutes=30))], 1), 1)
+    # a resend of c0 and a new late event of the same minute (the index forgets it when
+    # c2 moves the stream on), then a resend of that one and another late event: the
+    # minute is read from silver once, and keeps what the job stored into it since
+    late = T0 + timedelta(seconds=20)
+    moved_on = change("c2", T0 + timedelta(minutes=31))
+    running(batch(spark, [change("c0", T0), change("l1", late), moved_on], 2), 2)
+    running(batch(spark, [change("l1", late), change("l2", T0)], 5), 3)
+
+    stored = lake_rows(settings, tables.SILVER_INVENTORY_CHANGES)
+    assert sorted((r["event_id"], r["kafka_offset"], r["is_late"]) for r in stored) == [
+        ("c0", 0, False),
+        ("c1", 1, False),
+        ("c2", 4, False),
+        ("l1", 3, True),
+        ("l2", 6, True),
+    ]
+    ops = {r["batch_id"]: r["duplicate_events"] for r in lake_rows(settings, tables.STREAM_BATCHES)}
+    assert ops == {0: 0, 1: 0, 2: 1, 3: 1}
+    assert running.state is not None
+    assert running.state["inventory"].silver.reads == 1
