@@ -3,8 +3,9 @@ back, stamped with the time the batch was read and split into what each table ge
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -79,17 +80,25 @@ def by_topic(records: pa.Table, topics: Iterable[str]) -> dict[str, pa.Table]:
     records in one run, so a topic's are a few slices of the batch, taken without
     copying (a filter copied every column, the raw payloads included)."""
     slices: dict[str, list[pa.Table]] = {topic: [] for topic in topics}
-    if records.num_rows:
-        runs = pc.run_end_encode(records["topic"].combine_chunks())
-        start = 0
-        for end, topic in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
-            if topic in slices:
-                slices[topic].append(records.slice(start, end - start))
-            start = end
+    for topic, run in runs(records, records["topic"].combine_chunks()):
+        if topic in slices:
+            slices[topic].append(run)
     return {
         topic: pa.concat_tables(parts) if parts else records.slice(0, 0)
         for topic, parts in slices.items()
     }
+
+
+def runs(rows: pa.Table, key: pa.Array) -> Iterator[tuple[Any, pa.Table]]:
+    """The rows in runs of neighbours with the same `key` (one value per row): each
+    run's key and its rows, a slice of `rows`, not a copy."""
+    if rows.num_rows == 0:
+        return
+    encoded = pc.run_end_encode(key)
+    start = 0
+    for end, value in zip(encoded.run_ends.to_pylist(), encoded.values.to_pylist(), strict=True):
+        yield value, rows.slice(start, end - start)
+        start = end
 
 
 def bronze_rows(records: pa.Table) -> pa.Table:

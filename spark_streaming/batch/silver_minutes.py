@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spark_streaming.batch.dedup import Position, micros, moment
+from spark_streaming.batch.records import runs
 
 MINUTE_US = 60_000_000
 CACHED_MINUTES = 10
@@ -107,15 +108,8 @@ def _minutes_of(rows: pa.Table) -> pa.Array:
 
 
 def _by_minute(rows: pa.Table, minute: pa.Array) -> Iterable[tuple[int, pa.Table]]:
-    if rows.num_rows == 0:
-        return
     order = pc.sort_indices(minute)
-    rows, minute = rows.take(order), minute.take(order)
-    runs = pc.run_end_encode(minute)
-    start = 0
-    for end, m in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
-        yield m, rows.slice(start, end - start)
-        start = end
+    return runs(rows.take(order), minute.take(order))
 
 
 def _predicate(minutes: list[int]) -> str:
