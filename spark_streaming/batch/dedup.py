@@ -34,7 +34,7 @@ Candidate = tuple[str, int, int, int]
 # ids stored in silver among `ids`, looked up in the given event-time ranges: id -> positions
 StoredLookup = Callable[[set[str], list[tuple[datetime, datetime]]], dict[str, set[Position]]]
 
-_BUCKET_US = 60_000_000  # ids are evicted a minute of event time at a time
+MINUTE_US = 60_000_000  # ids are evicted, and silver is read, a minute of event time at a time
 
 
 def micros(moment: datetime) -> int:
@@ -83,7 +83,7 @@ class EventIndex:
         for event_id, event_us, partition, offset in stored:
             if event_id not in positions:
                 positions[event_id] = (partition, offset)
-                buckets[event_us // _BUCKET_US].append(event_id)
+                buckets[event_us // MINUTE_US].append(event_id)
 
     def evict_before(self, newest: datetime | None) -> None:
         """Forget the ids of events older than `newest` minus the horizon."""
@@ -93,7 +93,7 @@ class EventIndex:
         if self.floor is not None and floor <= self.floor:
             return
         self.floor = floor
-        for bucket in [b for b in self._buckets if b < floor // _BUCKET_US]:
+        for bucket in [b for b in self._buckets if b < floor // MINUTE_US]:
             for event_id in self._buckets.pop(bucket):
                 self._positions.pop(event_id, None)
 

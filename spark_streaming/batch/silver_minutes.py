@@ -19,10 +19,9 @@ from datetime import datetime, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spark_streaming.batch.dedup import Position, micros, moment
+from spark_streaming.batch.dedup import MINUTE_US, Position, micros, moment
 from spark_streaming.batch.records import runs
 
-MINUTE_US = 60_000_000
 CACHED_MINUTES = 10
 # what a silver table's rows say of an event's identity, time and Kafka position
 SCHEMA = pa.schema(
@@ -97,8 +96,8 @@ class SilverMinutes:
             self._minutes[m] = loaded.get(m, empty)
 
 
-def _minute(moment: datetime) -> int:
-    return micros(moment) // MINUTE_US
+def _minute(at: datetime) -> int:
+    return micros(at) // MINUTE_US
 
 
 def _minutes_of(rows: pa.Table) -> pa.Array:
