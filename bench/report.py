@@ -76,7 +76,7 @@ def markdown(result: dict) -> str:
     ]
     lines += ["", "A verdict in parentheses comes from a run smaller than the issue's."]
     lines += _catch_up(result) + _steady(result) + _soak(result) + _demo(result)
-    lines += _producer(result) + _resources(result)
+    lines += _producer(result) + _resources(result) + _profile(result)
     return "\n".join(lines) + "\n"
 
 
@@ -217,6 +217,39 @@ def _resources(result: dict) -> list[str]:
     return lines + [
         f"| {k} | {_fmt(v)} MB | {_fmt(res['cpu_s'].get(k))} |"
         for k, v in res["peak_rss_mb"].items()
+    ]
+
+
+def _profile(result: dict) -> list[str]:
+    p = result.get("profile") or {}
+    if not p or p.get("skipped"):
+        return []
+    lines = [
+        "",
+        f"### Profile: a {_fmt(p['events'])}-record catch-up, sampled",
+        "",
+        f"{p['wall_s']} s with the samplers, {p['batches']} batches; per batch (median) "
+        f"{_pairs(p['phases_ms_median'])}.",
+    ]
+    ex, dr = p["executors"], p["driver"]
+    if not ex.get("skipped"):
+        lines += ["", f"Spark's executor task threads, {_fmt(ex['samples'])} JFR samples:", ""]
+        lines += _share_table("where (first library from the leaf up)", ex["groups"])
+        lines += ["", *_share_table("hottest leaf method", ex["top_leaf_methods"])]
+    if not dr.get("skipped"):
+        lines += [
+            "",
+            f"The driver's batch thread, {_fmt(dr['batch_thread_samples'])} active py-spy "
+            f"samples (the commit threads: {_fmt(dr['commit_thread_samples'])}):",
+            "",
+        ]
+        lines += _share_table("function (inclusive)", dr["inclusive"])
+    return lines
+
+
+def _share_table(what: str, shares: list[list]) -> list[str]:
+    return [f"| {what} | share |", "|---|---:|"] + [
+        f"| `{name}` | {share:.0%} |" for name, share in shares
     ]
 
 

@@ -21,9 +21,10 @@ from bench import targets
 from bench.resources import KINDS
 from bench.sizes import BenchSize
 
-SECTIONS = ("producer", "catch_up", "ceiling", "steady_state", "soak", "demo")
-# the ceiling alone is for runs without catch-up (which measures it beside the pipeline)
-DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s != "ceiling")
+SECTIONS = ("producer", "catch_up", "ceiling", "steady_state", "soak", "demo", "profile")
+# the ceiling alone is for runs without catch-up (which measures it beside the pipeline);
+# the profile's samplers slow what they watch, so it is asked for on its own
+DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s not in ("ceiling", "profile"))
 
 
 def run(size: BenchSize, only: set[str], soak_source: str = "broker") -> dict[str, Any]:
@@ -36,6 +37,7 @@ def run(size: BenchSize, only: set[str], soak_source: str = "broker") -> dict[st
         "steady_state": [],
         "soak": {"skipped": "not requested"},
         "demo": {"skipped": "not requested"},
+        "profile": {"skipped": "not requested"},
     }
     with tempfile.TemporaryDirectory(prefix="lakehouse-bench-") as work:
         work_dir = Path(work)
@@ -74,6 +76,7 @@ def _stack_sections(
     from bench.ceiling import ceiling_alone
     from bench.observed import warm_up
     from bench.producer_rate import producer_rate
+    from bench.profile import profile
     from bench.stack import Bench
     from bench.steady_state import steady_state
 
@@ -84,7 +87,7 @@ def _stack_sections(
         result["meta"]["spark"] = pyspark.__version__
         if "producer" in only:
             result["producer"] = [producer_rate(bench, n) for n in size.producer_events]
-        if only & {"catch_up", "steady_state", "soak"}:
+        if only & {"catch_up", "steady_state", "soak", "profile"}:
             result["meta"]["spark_warm_up_s"] = warm_up(bench)
         if "catch_up" in only:
             result["catch_up"] = with_marginal_rates(
@@ -107,6 +110,8 @@ def _stack_sections(
                 )
             else:
                 result["soak"] = {"skipped": f"size {size.name} has no soak"}
+        if "profile" in only:
+            result["profile"] = profile(bench)
 
 
 def _overall_resources(result: dict[str, Any]) -> dict[str, dict[str, float]]:

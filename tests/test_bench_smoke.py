@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.profile import JVM_GROUPS
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,3 +134,48 @@ def test_the_soak_can_be_fed_by_the_generated_source() -> None:
     assert result["batches"] > 0 and result["spark_jobs_per_batch"] >= 1
     assert result["phases_ms_median"]["read_validate"] > 0
     assert all(files >= 1 for files in result["files_per_table"].values())
+
+
+def test_profile_samples_the_executors_and_the_drivers_batch_thread(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--size",
+            "tiny",
+            "--only",
+            "profile",
+            "--out",
+            str(tmp_path),
+        ],
+        env={**os.environ, "PYSPARK_PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    [result_file] = tmp_path.glob("*-tiny.json")
+    profile = json.loads(result_file.read_text())["profile"]
+    assert profile["events"] > 3_000 and profile["batches"] >= 1
+
+    # JFR sampled Spark's task threads while they ran the batch's one job
+    executors = profile["executors"]
+    assert executors["samples"] > 0, executors
+    groups = dict(executors["groups"])
+    assert abs(sum(groups.values()) - 1) < 0.01
+    assert set(groups) <= {name for name, _ in JVM_GROUPS} | {"other"}
+    assert executors["top_leaf_methods"]
+
+    # py-spy sampled the foreachBatch call, down into the driver's batch work
+    driver = profile["driver"]
+    assert driver["batch_thread_samples"] > 0, driver
+    inclusive = dict(driver["inclusive"])
+    assert inclusive["processor.PipelineBatchProcessor.__call__"] == 1.0
+    assert "processor.PipelineBatchProcessor._process" in inclusive
+
+    table = result_file.with_suffix(".md").read_text()
+    assert (
+        "### Profile: a " in table and "| where (first library from the leaf up) | share |" in table
+    )
