@@ -64,23 +64,13 @@ def catch_up(bench: Bench, events: int) -> dict[str, Any]:
     consumer, all from the same topics."""
     per_mode: dict[str, list[dict]] = {mode: [] for mode in MODES}
     ceilings: list[dict] = []
-    cap = bench.size.max_offsets_per_trigger
     for repeat in range(bench.size.spark_repeats):
         topics = f"backlog-{events}-{repeat}-{short_id()}"
-        producing = bench.settings(topics)
-        report = bench.produce(producing, events=events, rate=0.0)
-        delivered = delivered_by_family(producing, report.delivered_by_topic)
+        producing, report = produce_backlog(bench, topics, events)
         # the modes take turns going first: each run is faster than the one before it
         # for the first minutes of a session, so a fixed order flattered the second mode
-        modes = list(MODES.items())
-        for mode, skip in modes if repeat % 2 == 0 else modes[::-1]:
-            run = bench.settings(
-                f"{topics}-{mode}",
-                topics=topics,
-                **({"max_offsets_per_trigger": cap} if cap else {}),
-            )
-            copy_reference_tables(producing, run)
-            per_mode[mode].append(drain(bench, run, delivered, skip))
+        for mode in list(MODES) if repeat % 2 == 0 else list(MODES)[::-1]:
+            per_mode[mode].append(drain_backlog(bench, topics, producing, report, mode))
             progress(
                 "catch_up",
                 events=events,
@@ -97,6 +87,27 @@ def catch_up(bench: Bench, events: int) -> dict[str, Any]:
         ceilings.append(ceiling)
         progress("ceiling", events=events, repeat=repeat, events_per_s=ceiling["events_per_s"])
     return summarize(events, per_mode, ceilings)
+
+
+def produce_backlog(bench: Bench, topics: str, events: int) -> tuple[Settings, Any]:
+    """`events` produced at full speed into the topics `topics` names."""
+    producing = bench.settings(topics)
+    return producing, bench.produce(producing, events=events, rate=0.0)
+
+
+def drain_backlog(
+    bench: Bench, topics: str, producing: Settings, report: Any, mode: str
+) -> dict[str, Any]:
+    """The backlog `produce_backlog` wrote, drained in `mode` into a lake of its own."""
+    cap = bench.size.max_offsets_per_trigger
+    run = bench.settings(
+        f"{topics}-{mode}",
+        topics=topics,
+        **({"max_offsets_per_trigger": cap} if cap else {}),
+    )
+    copy_reference_tables(producing, run)
+    delivered = delivered_by_family(producing, report.delivered_by_topic)
+    return drain(bench, run, delivered, MODES[mode])
 
 
 def drain(

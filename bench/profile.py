@@ -26,8 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.catch_up import drain
-from bench.stack import Bench, copy_reference_tables, delivered_by_family, progress, short_id
+from bench.catch_up import drain_backlog, produce_backlog
+from bench.stack import Bench, progress, short_id
 
 # the first of these, walking a sample's stack up from its leaf, names where its time went
 JVM_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -54,18 +54,11 @@ def profile(bench: Bench) -> dict[str, Any]:
     """One full-mode drain of the size's largest backlog, sampled."""
     events = bench.size.backlog_events[-1]
     topics = f"profile-{events}-{short_id()}"
-    producing = bench.settings(topics)
-    report = bench.produce(producing, events=events, rate=0.0)
-    delivered = delivered_by_family(producing, report.delivered_by_topic)
-    cap = bench.size.max_offsets_per_trigger
-    run = bench.settings(
-        f"{topics}-full", topics=topics, **({"max_offsets_per_trigger": cap} if cap else {})
-    )
-    copy_reference_tables(producing, run)
+    producing, report = produce_backlog(bench, topics, events)
     work = Path(tempfile.mkdtemp(prefix="profile-", dir=bench.work_dir))
     jvm_pid = int(bench.spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
     with flight_recording(jvm_pid, work / "job.jfr") as jfr, py_spy(work / "driver.txt") as spy:
-        drained = drain(bench, run, delivered, ())
+        drained = drain_backlog(bench, topics, producing, report, "full")
     progress("profile", events=events, events_per_s=drained["events_per_s"])
     return {
         "events": drained["events"],
@@ -216,11 +209,12 @@ def _shares(counts: Counter[str], total: int, top: int) -> list[list[Any]]:
 
 
 def _jdk_tool(name: str) -> str | None:
-    home = os.environ.get("JAVA_HOME")
-    candidate = Path(home, "bin", name) if home else None
-    if candidate is not None and candidate.exists():
-        return str(candidate)
-    return shutil.which(name)
+    """The JDK's `jcmd` or `jfr`: on PATH, or beside the `java` that is."""
+    found = shutil.which(name)
+    if found is None and (java := shutil.which("java")) is not None:
+        beside = Path(java).resolve().parent / name
+        found = str(beside) if beside.exists() else None
+    return found
 
 
 def _missing(tool: str) -> dict[str, str]:

@@ -65,6 +65,10 @@ def markdown(result: dict) -> str:
         "(min to max) over the runs shown. All three families, through the local Apache "
         "Kafka broker; latency from the Delta logs, outside the job.",
         "",
+    ]
+    if _profile_only(result):
+        return "\n".join(lines + _profile(result)[1:]) + "\n"
+    lines += [
         "### Targets (issue 16)",
         "",
         "| target | measured | goal | verdict |",
@@ -245,6 +249,10 @@ def _profile(result: dict) -> list[str]:
         ]
         lines += _share_table("function (inclusive)", dr["inclusive"])
     return lines
+
+
+def _profile_only(result: dict) -> bool:
+    return result["meta"].get("sections") == ["profile"]
 
 
 def _share_table(what: str, shares: list[list]) -> list[str]:
