@@ -1,8 +1,9 @@
 """Where a catch-up's time goes, sampled: one backlog drained by the whole pipeline while
 Java Flight Recorder samples Spark's JVM and py-spy the driver's Python.
 
-`python -m bench --size full --only profile` (not in the default sections: the
-samplers cost a few percent, so its wall time is not a catch-up figure). It reports:
+`python -m bench --size full --only profile` (not in the default sections: on two
+cores the samplers about doubled the Spark job's time, so its wall time is not a
+catch-up figure; the shares are what it is for). It reports:
 
 * the executor task threads (the one Spark job per micro-batch: Kafka fetch, JSON
   parse, checks, Arrow), each sample under the first library named from its leaf frame
