@@ -139,6 +139,13 @@ def followed(spark, tmp_path_factory):
     return settings, follower.report, produced, steady
 
 
+def _cycles(report_path: Path) -> int:
+    try:
+        return json.loads(report_path.read_text())["cycles"]
+    except (OSError, ValueError):  # not written yet
+        return 0
+
+
 def _wait(predicate, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
@@ -188,17 +195,23 @@ def test_the_command_follows_until_interrupted_and_writes_its_report(followed, t
         "LOADER_FOLLOW_INTERVAL_S": "1",
         "PATH": "/usr/bin:/bin",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lakehouse_cli", "load", "--follow", "--report", str(report_path)],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not report_path.exists():
-        time.sleep(0.5)
-    time.sleep(2)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
+    # output to files, not pipes: a full pipe would stall the command while it is awaited
+    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    command = [sys.executable, "-m", "lakehouse_cli", "load", "--follow", "--report"]
+    with out.open("w") as stdout_file, err.open("w") as stderr_file:
+        process = subprocess.Popen(
+            [*command, str(report_path)],
+            env=env, cwd=tmp_path, stdout=stdout_file, stderr=stderr_file, text=True,
+        )  # fmt: skip
+        # interrupted once its report shows two cycles, however long a cycle takes here
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and process.poll() is None and _cycles(report_path) < 2:
+            time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=300)
+    stdout, stderr = out.read_text(), err.read_text()
     assert process.returncode == 0, f"{stdout[-1000:]}\n{stderr[-3000:]}"
     report = json.loads(Path(report_path).read_text())
-    assert report["cycles"] >= 2
-    assert report["rows_loaded"] == 0  # the lake did not move: nothing to land again
+    assert report["cycles"] >= 2, report
+    # the lake did not move: nothing to land again
+    assert report["rows_loaded"] == 0, f"{report}\n{stderr[-3000:]}"
