@@ -123,11 +123,14 @@ def followed(spark, tmp_path_factory):
                 _wait(lambda: follower.report.refreshes >= 1 or bool(errors), 300)
                 warm = len(follower.freshness.counted_s)
             time.sleep(2)
-        # let the loader take the last batch (a shared machine can be slow)
+        # let the loader take the last batch (a shared machine can be slow): only a cycle
+        # that started after the batch was written has surely landed it, and the one in
+        # flight now may have started before
+        landed_by = follower.report.cycles + 2
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and not errors:
             lines = follower.freshness._pending
-            if follower.report.refreshes and not lines and follower.report.cycles > 2:
+            if follower.report.refreshes and not lines and follower.report.cycles >= landed_by:
                 break
             time.sleep(1)
     finally:
