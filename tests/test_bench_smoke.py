@@ -1,6 +1,6 @@
-"""`python -m bench --size tiny` runs every section end to end and writes a result file
-with a number for each of issue 16's targets (how fast is not asserted: the tiny size
-is far from the issue's conditions, and CI machines vary)."""
+"""`python -m bench --size tiny` runs every section end to end (the profile too) and
+writes a result file with a number for each of issue 16's targets (how fast is not
+asserted: the tiny size is far from the issue's conditions, and CI machines vary)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,17 @@ def _number(value: object) -> bool:
 
 def test_tiny_bench_measures_every_target_and_writes_table_and_chart(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--size", "tiny", "--out", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--size",
+            "tiny",
+            "--out",
+            str(tmp_path),
+            "--only",
+            "catch_up,demo,producer,soak,steady_state,profile",
+        ],
         env={**os.environ, "PYSPARK_PYTHON": sys.executable},
         capture_output=True,
         text=True,
@@ -36,7 +46,14 @@ def test_tiny_bench_measures_every_target_and_writes_table_and_chart(tmp_path: P
     [result_file] = tmp_path.glob("*-tiny.json")
     result = json.loads(result_file.read_text())
     assert result["meta"]["size"] == "tiny"
-    assert result["meta"]["sections"] == ["catch_up", "demo", "producer", "soak", "steady_state"]
+    assert result["meta"]["sections"] == [
+        "catch_up",
+        "demo",
+        "producer",
+        "profile",
+        "soak",
+        "steady_state",
+    ]
 
     # the targets, each with a measured number
     measured = {row["target"]: row["measured"] for row in result["targets"]}
@@ -75,9 +92,26 @@ def test_tiny_bench_measures_every_target_and_writes_table_and_chart(tmp_path: P
     assert demo["summary"]["steady_latency_samples"] > 0
     assert [p["events"] for p in result["producer"]] == [1_000, 3_000]
 
+    # the profile: JFR sampled Spark's task threads while they ran the batch's one job,
+    # py-spy the foreachBatch call down into the driver's batch work
+    profile = result["profile"]
+    assert profile["events"] > 3_000 and profile["batches"] >= 1
+    executors = profile["executors"]
+    assert executors["samples"] > 0, executors
+    groups = dict(executors["groups"])
+    assert abs(sum(groups.values()) - 1) < 0.01
+    assert set(groups) <= {name for name, _ in JVM_GROUPS} | {"other"}
+    assert executors["top_leaf_methods"]
+    driver = profile["driver"]
+    assert driver["batch_thread_samples"] > 0, driver
+    inclusive = dict(driver["inclusive"])
+    assert inclusive["processor.PipelineBatchProcessor.__call__"] == 1.0
+    assert "processor.PipelineBatchProcessor._process" in inclusive
+
     table = result_file.with_suffix(".md").read_text()
     assert table.startswith("## Benchmark `tiny`")
     assert table.index("### Targets (issue 16)") < table.index("### Catch-up")
+    assert "| where (first library from the leaf up) | share |" in table
     assert result_file.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "produce-to-gold p95 at 300 events/s" in done.stdout
 
@@ -134,48 +168,3 @@ def test_the_soak_can_be_fed_by_the_generated_source() -> None:
     assert result["batches"] > 0 and result["spark_jobs_per_batch"] >= 1
     assert result["phases_ms_median"]["read_validate"] > 0
     assert all(files >= 1 for files in result["files_per_table"].values())
-
-
-def test_profile_samples_the_executors_and_the_drivers_batch_thread(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "--size",
-            "tiny",
-            "--only",
-            "profile",
-            "--out",
-            str(tmp_path),
-        ],
-        env={**os.environ, "PYSPARK_PYTHON": sys.executable},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    [result_file] = tmp_path.glob("*-tiny.json")
-    profile = json.loads(result_file.read_text())["profile"]
-    assert profile["events"] > 3_000 and profile["batches"] >= 1
-
-    # JFR sampled Spark's task threads while they ran the batch's one job
-    executors = profile["executors"]
-    assert executors["samples"] > 0, executors
-    groups = dict(executors["groups"])
-    assert abs(sum(groups.values()) - 1) < 0.01
-    assert set(groups) <= {name for name, _ in JVM_GROUPS} | {"other"}
-    assert executors["top_leaf_methods"]
-
-    # py-spy sampled the foreachBatch call, down into the driver's batch work
-    driver = profile["driver"]
-    assert driver["batch_thread_samples"] > 0, driver
-    inclusive = dict(driver["inclusive"])
-    assert inclusive["processor.PipelineBatchProcessor.__call__"] == 1.0
-    assert "processor.PipelineBatchProcessor._process" in inclusive
-
-    table = result_file.with_suffix(".md").read_text()
-    assert (
-        "### Profile: a " in table and "| where (first library from the leaf up) | share |" in table
-    )
