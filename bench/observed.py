@@ -46,14 +46,23 @@ class ObservedRun:
         if not query.isActive:
             raise RuntimeError(f"the streaming query stopped: {query.exception()}")
 
-    def mark(self) -> Mark:
+    def mark(self, settle_s: float = 10.0) -> Mark:
         self.watch.poll()
+        # a batch logs its lines just after its ops commit (and its maintenance): wait
+        # for them, so the batches between two marks and their lines are the same ones
+        newest = str(self.watch.batches[-1].batch_id) if self.watch.batches else None
+        deadline = time.monotonic() + settle_s
+        while newest and newest not in self._logged_batch_ids() and time.monotonic() < deadline:
+            time.sleep(0.05)
         return Mark(
             at_ms=time.time() * 1000,
             batches=len(self.watch.batches),
             lines=len(self.capture.batches),
             triggers=len(self.capture.triggers),
         )
+
+    def _logged_batch_ids(self) -> set[str]:
+        return {str(line.get("batch_id")) for line in list(self.capture.batches)}
 
     def wait_caught_up(self, expected: dict[str, int], timeout_s: float) -> int:
         """Until the ops rows account for `expected`; the last ops commit (epoch ms)."""
