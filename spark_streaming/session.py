@@ -15,9 +15,12 @@ from spark_streaming.delta_spark_writer import s3a_options
 from spark_streaming.lake_writer import DELTA_CATALOG, DELTA_EXTENSION
 
 
-def build_session(settings: Settings, app_name: str = "retail-lakehouse") -> SparkSession:
+def build_session(
+    settings: Settings, app_name: str = "retail-lakehouse", *, s3a: bool = False
+) -> SparkSession:
     """A session for local runs or spark-submit; spark-submit's own --master, --jars
-    and --conf win."""
+    and --conf win. `s3a` loads hadoop-aws although `settings` name no S3 path (a
+    session that later reaches lakes on S3, as the tests' one does)."""
     # Python workers must run the interpreter that has the project's dependencies
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -38,7 +41,7 @@ def build_session(settings: Settings, app_name: str = "retail-lakehouse") -> Spa
     local = not launched_by_spark_submit()
     options = s3a_options(settings) | cluster_options(settings, local=local)
     if local:
-        options |= local_jvm_options(s3a=needs_s3a(settings))
+        options |= local_jvm_options(s3a=s3a or needs_s3a(settings))
     for key, value in options.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()

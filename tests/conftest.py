@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_streaming.session import local_jvm_options
+from retail_lakehouse.settings import Settings
+from spark_streaming.session import build_session
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -15,20 +16,11 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("retail-lakehouse-tests")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.driver.memory", "2g")
-        # the connector, delta-spark and hadoop-aws, as every streaming test needs them
-        .config(map=local_jvm_options(s3a=True))
-        .getOrCreate()
-    )
+    # the pipeline's own local session (two shuffle partitions, delta-spark's log
+    # replay on two rather than 50, no call-site capture, ...), with hadoop-aws loaded
+    # for the tests whose lakes are on S3
+    settings = Settings(spark_master="local[2]", spark_driver_memory="2g")
+    session = build_session(settings, "retail-lakehouse-tests", s3a=True)
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()

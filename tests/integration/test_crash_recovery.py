@@ -118,6 +118,12 @@ DEFAULT_WATERMARK = Settings.model_fields["watermark_delay"].default
 BATCHES = 5
 
 
+@pytest.fixture(scope="module")
+def broker():
+    with LocalKafka() as running:
+        yield running
+
+
 @pytest.mark.parametrize(
     ("family", "writer", "crash_after", "watermark", "clock"),
     [
@@ -142,18 +148,17 @@ BATCHES = 5
     ids=["sales-gold-1day", "sales-ops", "sales-silver-spark", "clicks-gold-spark", "inventory"],
 )
 def test_restart_after_a_crash_between_delta_and_spark_commits(
-    spark, family, writer, crash_after, watermark, clock, tmp_path
+    spark, broker, family, writer, crash_after, watermark, clock, tmp_path
 ):
-    with LocalKafka() as broker:
-        settings, sent = published(broker, tmp_path, family, clock)
-        assert KafkaPublisher(producer_config(settings)).publish(sent).failed == 0
-        batch_rows = max(1, len(sent) // BATCHES)
+    settings, sent = published(broker, tmp_path, family, clock)
+    assert KafkaPublisher(producer_config(settings)).publish(sent).failed == 0
+    batch_rows = max(1, len(sent) // BATCHES)
 
-        crashed = run_stream(settings, family, watermark, crash_after, batch_rows, writer)
-        assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr[-3000:]
-        assert "crash_drill" in crashed.stderr
-        resumed = run_stream(settings, family, watermark, None, batch_rows, writer)
-        assert resumed.returncode == 0, resumed.stderr[-3000:]
+    crashed = run_stream(settings, family, watermark, crash_after, batch_rows, writer)
+    assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr[-3000:]
+    assert "crash_drill" in crashed.stderr
+    resumed = run_stream(settings, family, watermark, None, batch_rows, writer)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
 
     assert_family_tables(spark, settings, family, sent)
     # every batch committed once, the crashed one and some after it included
@@ -163,37 +168,36 @@ def test_restart_after_a_crash_between_delta_and_spark_commits(
 
 
 @pytest.mark.parametrize("crash_first", [False, True], ids=["stopped", "crashed-mid-batch"])
-def test_a_lost_checkpoint_resumes_from_the_lake(spark, tmp_path, crash_first):
+def test_a_lost_checkpoint_resumes_from_the_lake(spark, broker, tmp_path, crash_first):
     """The checkpoint is deleted while the job is down, after a clean stop or after a
     crash that left batch 1 half committed (gold, not yet silver or ops); more events
     arrive; the restarted job finds no checkpoint and must neither read every topic
     again (doubling what the lake holds) nor skip what it never stored."""
     family, watermark = "sales", DEFAULT_WATERMARK
-    with LocalKafka() as broker:
-        settings, sent = published(broker, tmp_path, family, "realtime")
-        half = len(sent) // 2
-        first, second = sent[:half], sent[half:]
-        # the first half only, then the second half after the checkpoint is gone
-        publisher = KafkaPublisher(producer_config(settings))
-        batch_rows = max(1, len(first) // BATCHES)
-        assert publisher.publish(first).failed == 0
-        if crash_first:
-            crash = run_stream(
-                settings, family, watermark, "gold.sales_by_product_minute:1", batch_rows
-            )
-            assert crash.returncode == CRASH_EXIT_CODE, crash.stderr[-3000:]
-        else:
-            ran = run_stream(settings, family, watermark, None, batch_rows)
-            assert ran.returncode == 0, ran.stderr[-3000:]
-        checkpoint = Path(settings.checkpoint_root or "") / "retail_pipeline"
-        assert (checkpoint / "offsets").is_dir()
-        # a local checkpoint is written without Hadoop's checksum side files
-        assert not list(checkpoint.rglob("*.crc")), sorted(checkpoint.rglob("*.crc"))[:5]
-        shutil.rmtree(checkpoint)
-        assert publisher.publish(second).failed == 0
-        resumed = run_stream(settings, family, watermark, None, batch_rows)
-        assert resumed.returncode == 0, resumed.stderr[-3000:]
-        assert "event=lake_recorded_offsets" in resumed.stderr
+    settings, sent = published(broker, tmp_path, family, "realtime")
+    half = len(sent) // 2
+    first, second = sent[:half], sent[half:]
+    # the first half only, then the second half after the checkpoint is gone
+    publisher = KafkaPublisher(producer_config(settings))
+    batch_rows = max(1, len(first) // BATCHES)
+    assert publisher.publish(first).failed == 0
+    if crash_first:
+        crash = run_stream(
+            settings, family, watermark, "gold.sales_by_product_minute:1", batch_rows
+        )
+        assert crash.returncode == CRASH_EXIT_CODE, crash.stderr[-3000:]
+    else:
+        ran = run_stream(settings, family, watermark, None, batch_rows)
+        assert ran.returncode == 0, ran.stderr[-3000:]
+    checkpoint = Path(settings.checkpoint_root or "") / "retail_pipeline"
+    assert (checkpoint / "offsets").is_dir()
+    # a local checkpoint is written without Hadoop's checksum side files
+    assert not list(checkpoint.rglob("*.crc")), sorted(checkpoint.rglob("*.crc"))[:5]
+    shutil.rmtree(checkpoint)
+    assert publisher.publish(second).failed == 0
+    resumed = run_stream(settings, family, watermark, None, batch_rows)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "event=lake_recorded_offsets" in resumed.stderr
     assert_family_tables(spark, settings, family, sent)
 
 
@@ -203,9 +207,10 @@ def published(broker, tmp_path, family: str, clock: str) -> tuple[Settings, list
         kafka_bootstrap_servers=broker.bootstrap_servers,
         lake_root=str(tmp_path / "lake"),
         checkpoint_root=str(tmp_path / "checkpoints"),
-        topic_sales="crash.sales",
-        topic_clickstream="crash.clickstream",
-        topic_inventory="crash.inventory",
+        # one broker for the module: topics of the test's own
+        topic_sales=f"{tmp_path.name}.sales",
+        topic_clickstream=f"{tmp_path.name}.clickstream",
+        topic_inventory=f"{tmp_path.name}.inventory",
     )
     ensure_topics(settings)
     catalog = build_catalog(5)
