@@ -99,8 +99,9 @@ def test_the_readme_spark_submit_command_runs_the_pipeline_on_a_cluster(spark, t
                 "TOPIC_SALES": settings.topic_sales,
                 "TOPIC_CLICKSTREAM": settings.topic_clickstream,
                 "TOPIC_INVENTORY": settings.topic_inventory,
-                # several micro-batches, as a stream that has a backlog reads them
-                "MAX_OFFSETS_PER_TRIGGER": "700",
+                # several micro-batches, as a stream that has a backlog reads them: two
+                # for each of the two sends (each batch costs the cluster half a minute)
+                "MAX_OFFSETS_PER_TRIGGER": "800",
                 # a two-core cluster sizes its shuffles (and delta-spark's log replay) as
                 # docs/deploying.md says; Spark's 200 and Delta's 50 tasks are for big ones
                 "SPARK_SHUFFLE_PARTITIONS": "2",
